@@ -1,0 +1,473 @@
+/* The batch driver: options, output directories, keys.csv, scan, the worker pool, progress,
+ * cancellation, the log file and the summary. Per-file work is in process.c. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "batch/batch_int.h"
+#include "core/core.h"
+#include "deid/deid.h"
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+deid_status deid_batch_options_init(deid_batch_options *opts, unsigned version)
+{
+    if (!opts)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch", "deid_batch_options_init: opts is NULL");
+    if (version != DEID_BATCH_OPTIONS_VERSION)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch",
+                          "unknown deid_batch_options version %u (this library knows %d)",
+                          version, DEID_BATCH_OPTIONS_VERSION);
+    deid_batch_options d = DEID_BATCH_OPTIONS_INIT;
+    *opts = d;
+    return DEID_OK;
+}
+
+static void free_list(char **list)
+{
+    if (list)
+        for (char **p = list; *p; p++)
+            free(*p);
+    free(list);
+}
+
+/* "US, CT" -> {"US", "CT", NULL}; NULL or a list with no item -> *out = NULL (no filter). */
+static deid_status split_list(const char *s, char ***out)
+{
+    *out = NULL;
+    if (!s)
+        return DEID_OK;
+    size_t cap = 2;
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
+    char **list = deid__calloc(cap, sizeof *list);
+    if (!list)
+        return DEID_ERR_NOMEM;
+    size_t n = 0;
+    while (*s) {
+        size_t len = strcspn(s, ",");
+        const char *a = s, *z = s + len;
+        while (a < z && (*a == ' ' || *a == '\t'))
+            a++;
+        while (z > a && (z[-1] == ' ' || z[-1] == '\t'))
+            z--;
+        if (z > a && !(list[n++] = deid__strndup(a, (size_t)(z - a)))) {
+            free_list(list);
+            return DEID_ERR_NOMEM;
+        }
+        s += len + (s[len] == ',');
+    }
+    if (n == 0)
+        free_list(list);
+    else
+        *out = list;
+    return DEID_OK;
+}
+
+/* Copy of a directory path without trailing slashes ("/" stays). */
+static char *dir_copy(const char *s)
+{
+    size_t n = strlen(s);
+    while (n > 1 && s[n - 1] == '/')
+        n--;
+    return deid__strndup(s, n);
+}
+
+deid_status deid_batch_new(const deid_batch_options *opts, const deid_profile *profile,
+                           deid_batch **out)
+{
+    if (!opts || !profile || !out)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch",
+                          "deid_batch_new: opts, profile and out are required");
+    if (opts->version != DEID_BATCH_OPTIONS_VERSION)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch",
+                          "unknown deid_batch_options version %u (this library knows %d)",
+                          opts->version, DEID_BATCH_OPTIONS_VERSION);
+    if (!opts->input || !*opts->input)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch", "no input file or directory given");
+    if (!opts->output_dir || !*opts->output_dir)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch", "no output directory given");
+    if (opts->headers_dir && !*opts->headers_dir)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch", "empty headers directory");
+    if (opts->filename_prefix && strchr(opts->filename_prefix, '/'))
+        return deid__fail(DEID_ERR_ARGUMENT, "batch", "file name prefix must not contain '/'");
+    if (opts->read.version != 0 && opts->read.version != DEID_READ_OPTIONS_VERSION)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch", "unknown deid_read_options version %u",
+                          opts->read.version);
+    deid_batch *b = deid__calloc(1, sizeof *b);
+    if (!b)
+        return DEID_ERR_NOMEM;
+    b->input = dir_copy(opts->input);
+    b->output_dir = dir_copy(opts->output_dir);
+    b->headers_dir = dir_copy(opts->headers_dir ? opts->headers_dir : opts->output_dir);
+    b->prefix = opts->filename_prefix && *opts->filename_prefix
+                    ? deid__strdup(opts->filename_prefix) : NULL;
+    b->log_path = opts->log_path && *opts->log_path ? deid__strdup(opts->log_path) : NULL;
+    deid_status st = DEID_OK;
+    if (!b->input || !b->output_dir || !b->headers_dir ||
+        (opts->filename_prefix && *opts->filename_prefix && !b->prefix) ||
+        (opts->log_path && *opts->log_path && !b->log_path))
+        st = DEID_ERR_NOMEM;
+    if (st == DEID_OK)
+        st = split_list(opts->modalities, &b->modalities);
+    if (st == DEID_OK)
+        st = split_list(opts->sop_classes, &b->sop_classes);
+    if (st != DEID_OK) {
+        deid_batch_free(b);
+        return st;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    b->workers = opts->workers ? opts->workers : (cores > 0 ? (unsigned)cores : 1);
+    b->flat = opts->flat != 0;
+    b->resume = opts->resume != 0;
+    b->skip_single_frame = opts->skip_single_frame != 0;
+    b->write_json = opts->write_json != 0;
+    b->log = opts->log;
+    b->log_user = opts->log_user;
+    b->progress = opts->progress;
+    b->progress_user = opts->progress_user;
+    b->read = opts->read;
+    b->profile = profile;
+    *out = b;
+    return DEID_OK;
+}
+
+void deid_batch_free(deid_batch *b)
+{
+    if (!b)
+        return;
+    free(b->input);
+    free(b->output_dir);
+    free(b->headers_dir);
+    free(b->prefix);
+    free(b->log_path);
+    free_list(b->modalities);
+    free_list(b->sop_classes);
+    free(b);
+}
+
+/* ---- log ---------------------------------------------------------------------------------- */
+
+void deid__batch_log(deid_batch_job *run, deid_log_level level, const char *fmt, ...)
+{
+    const deid_batch *b = run->batch;
+    if (!b->log && !run->logf)
+        return;
+    char small[1024], *line = small;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof small && (line = malloc((size_t)n + 1)) != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(line, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    if (!line)
+        line = small; /* truncated rather than lost */
+    if (b->log)
+        b->log(b->log_user, level, "batch", line);
+    if (run->logf) {
+        pthread_mutex_lock(&run->lock);
+        fprintf(run->logf, "%s%s\n", level == DEID_LOG_WARNING ? "warning: " : "", line);
+        fflush(run->logf);
+        pthread_mutex_unlock(&run->lock);
+    }
+    if (line != small)
+        free(line);
+}
+
+static void keys_warning(void *user, const char *message)
+{
+    deid__batch_log(user, DEID_LOG_WARNING, "%s", message);
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+/* Create a directory tree, check it can be written and return its canonical path. */
+static deid_status prepare_dir(const char *dir, const char *what, char **canonical)
+{
+    deid_status st = deid__mkdirs(dir);
+    if (st != DEID_OK)
+        return st;
+    char *real = realpath(dir, NULL);
+    if (!real)
+        return deid__fail(DEID_ERR_IO, "batch", "%s: cannot resolve the %s directory: %s", dir,
+                          what, strerror(errno));
+    if (access(real, W_OK | X_OK) != 0) {
+        st = deid__fail(DEID_ERR_IO, "batch", "%s: cannot write to the %s directory: %s", dir,
+                        what, strerror(errno));
+        free(real);
+        return st;
+    }
+    *canonical = real;
+    return DEID_OK;
+}
+
+static void add_exclude(deid_batch_exclude *ex, size_t *n, const char *path)
+{
+    struct stat st;
+    if (path && stat(path, &st) == 0) {
+        ex[*n].dev = (uint64_t)st.st_dev;
+        ex[*n].ino = (uint64_t)st.st_ino;
+        (*n)++;
+    }
+}
+
+static deid_status open_log(deid_batch_job *run)
+{
+    const deid_batch *b = run->batch;
+    if (!b->log_path)
+        return DEID_OK;
+    run->logf = fopen(b->log_path, "a");
+    if (!run->logf)
+        return deid__fail(DEID_ERR_IO, "batch", "%s: cannot open the log file: %s", b->log_path,
+                          strerror(errno));
+    return DEID_OK;
+}
+
+static deid_status setup(deid_batch_job *run)
+{
+    deid_batch *b = run->batch;
+    struct stat st;
+    if (stat(b->input, &st) != 0) /* before creating any directory for a mistyped input */
+        return deid__fail(DEID_ERR_IO, "batch", "%s: cannot access input: %s", b->input,
+                          strerror(errno));
+    deid_status rc = prepare_dir(b->output_dir, "output", &run->out_root);
+    if (rc == DEID_OK)
+        rc = prepare_dir(b->headers_dir, "headers", &run->hdr_root);
+    if (rc == DEID_OK)
+        rc = open_log(run);
+    if (rc != DEID_OK)
+        return rc;
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[32] = "";
+    if (localtime_r(&now, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S%z", &tm);
+    deid__batch_log(run, DEID_LOG_INFO, "libdeid %s batch %s: %s -> %s (%s%s)", deid_version(),
+                    when, b->input, run->out_root, b->resume ? "resume" : "fresh run",
+                    b->flat ? ", flat" : "");
+    deid_batch_exclude ex[3];
+    size_t nex = 0;
+    add_exclude(ex, &nex, run->out_root);
+    add_exclude(ex, &nex, run->hdr_root);
+    add_exclude(ex, &nex, b->log_path);
+    double t = deid__now();
+    rc = deid__batch_scan(b->input, ex, nex, &run->list);
+    run->seconds_scan = deid__now() - t;
+    if (rc != DEID_OK)
+        return rc;
+    deid_buf keys = {0};
+    if (deid__buf_printf(&keys, "%s/keys.csv", run->hdr_root) != 0)
+        return DEID_ERR_NOMEM;
+    rc = deid__keys_open(keys.data, b->resume, keys_warning, run, &run->keys);
+    deid__buf_free(&keys);
+    return rc;
+}
+
+/* ---- workers and progress ----------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    deid_batch_worker *w = arg;
+    deid_batch_job *run = w->run;
+    for (;;) {
+        if (atomic_load(&run->cancel))
+            break;
+        size_t i = atomic_fetch_add(&run->next, 1);
+        if (i >= run->list.n)
+            break;
+        switch (deid__batch_process(w, &run->list.v[i])) {
+        case DEID_BATCH_OK: atomic_fetch_add(&run->ok, 1); break;
+        case DEID_BATCH_SKIPPED: atomic_fetch_add(&run->skipped, 1); break;
+        case DEID_BATCH_FAILED: atomic_fetch_add(&run->failed, 1); break;
+        }
+        pthread_mutex_lock(&run->lock);
+        pthread_cond_broadcast(&run->wake);
+        pthread_mutex_unlock(&run->lock);
+    }
+    pthread_mutex_lock(&run->lock);
+    run->active--;
+    pthread_cond_broadcast(&run->wake);
+    pthread_mutex_unlock(&run->lock);
+    return NULL;
+}
+
+static void snapshot(deid_batch_job *run, double t0, deid_progress *p)
+{
+    p->total = run->list.n;
+    p->ok = atomic_load(&run->ok);
+    p->skipped = atomic_load(&run->skipped);
+    p->failed = atomic_load(&run->failed);
+    p->done = p->ok + p->skipped + p->failed;
+    p->elapsed_s = deid__now() - t0;
+}
+
+/* Wait for the workers, calling the progress callback after files finish and at least every
+ * 100 ms; a non-zero return stops the workers after their current file. */
+static void drive(deid_batch_job *run, double t0)
+{
+    const deid_batch *b = run->batch;
+    size_t last_done = (size_t)-1;
+    double last = 0;
+    pthread_mutex_lock(&run->lock);
+    for (;;) {
+        int finished = run->active == 0;
+        deid_progress p;
+        snapshot(run, t0, &p);
+        if (b->progress && (p.done != last_done || p.elapsed_s - last >= 0.1 || finished)) {
+            last_done = p.done;
+            last = p.elapsed_s;
+            pthread_mutex_unlock(&run->lock);
+            int stop = b->progress(b->progress_user, &p);
+            pthread_mutex_lock(&run->lock);
+            if (stop)
+                atomic_store(&run->cancel, 1);
+        }
+        if (finished)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&run->wake, &run->lock, &ts);
+    }
+    pthread_mutex_unlock(&run->lock);
+}
+
+static deid_status run_workers(deid_batch_job *run, double t0)
+{
+    const deid_batch *b = run->batch;
+    size_t n = b->workers;
+    if (n > run->list.n)
+        n = run->list.n;
+    if (n == 0)
+        n = 1; /* still one pass through drive() so the caller sees a final progress call */
+    run->workers = deid__calloc(n, sizeof *run->workers);
+    if (!run->workers)
+        return DEID_ERR_NOMEM;
+    pthread_mutex_lock(&run->lock);
+    for (size_t i = 0; i < n; i++) {
+        run->workers[i].run = run;
+        if (pthread_create(&run->workers[i].thread, NULL, worker_main, &run->workers[i]) != 0)
+            break;
+        run->nworkers++;
+        run->active++;
+    }
+    pthread_mutex_unlock(&run->lock);
+    if (run->nworkers == 0)
+        return deid__fail(DEID_ERR_GENERIC, "batch", "cannot start a worker thread");
+    drive(run, t0);
+    for (size_t i = 0; i < run->nworkers; i++)
+        pthread_join(run->workers[i].thread, NULL);
+    return DEID_OK;
+}
+
+/* ---- run ---------------------------------------------------------------------------------- */
+
+static void summarize(deid_batch_job *run, double t0, deid_batch_summary *s)
+{
+    memset(s, 0, sizeof *s);
+    s->found = run->list.n;
+    s->ok = atomic_load(&run->ok);
+    s->skipped = atomic_load(&run->skipped);
+    s->failed = atomic_load(&run->failed);
+    s->seconds_scan = run->seconds_scan;
+    for (size_t i = 0; i < run->nworkers; i++) {
+        const deid_batch_worker *w = &run->workers[i];
+        s->seconds_read += w->seconds_read;
+        s->seconds_deid += w->seconds_deid;
+        s->seconds_write += w->seconds_write;
+        s->bytes_in += w->bytes_in;
+        s->bytes_out += w->bytes_out;
+    }
+    s->seconds_total = deid__now() - t0;
+}
+
+static void log_summary(deid_batch_job *run, const deid_batch_summary *s, int cancelled)
+{
+    deid__batch_log(run, DEID_LOG_INFO,
+                    "stage totals (summed over %zu worker%s): scan %.3f s, read %.3f s, "
+                    "de-identify %.3f s, write %.3f s",
+                    run->nworkers, run->nworkers == 1 ? "" : "s", s->seconds_scan,
+                    s->seconds_read, s->seconds_deid, s->seconds_write);
+    deid__batch_log(run, DEID_LOG_INFO,
+                    "summary%s: found %zu, ok %zu, skipped %zu, failed %zu, %.3f s, "
+                    "%llu bytes in, %llu bytes out",
+                    cancelled ? " (cancelled)" : "", s->found, s->ok, s->skipped, s->failed,
+                    s->seconds_total, (unsigned long long)s->bytes_in,
+                    (unsigned long long)s->bytes_out);
+}
+
+static void run_free(deid_batch_job *run)
+{
+    deid__batch_list_free(&run->list);
+    deid__strmap_free(&run->claimed);
+    free(run->workers);
+    free(run->out_root);
+    free(run->hdr_root);
+    if (run->logf)
+        fclose(run->logf);
+    pthread_cond_destroy(&run->wake);
+    pthread_mutex_destroy(&run->lock);
+}
+
+deid_status deid_batch_run(deid_batch *b, deid_batch_summary *summary)
+{
+    if (!b)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch", "deid_batch_run: batch is NULL");
+    double t0 = deid__now();
+    deid_batch_job run;
+    memset(&run, 0, sizeof run);
+    run.batch = b;
+    atomic_init(&run.next, 0);
+    atomic_init(&run.ok, 0);
+    atomic_init(&run.skipped, 0);
+    atomic_init(&run.failed, 0);
+    atomic_init(&run.cancel, 0);
+    pthread_mutex_init(&run.lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&run.wake, &ca);
+    pthread_condattr_destroy(&ca);
+
+    deid_status st = setup(&run);
+    if (st == DEID_OK)
+        st = run_workers(&run, t0);
+    if (run.keys) {
+        deid_status kst = deid__keys_close(run.keys);
+        if (st == DEID_OK)
+            st = kst;
+    }
+    /* A stop asked for after the last file is no cancellation: everything was done. */
+    int cancelled = st == DEID_OK && atomic_load(&run.cancel) &&
+                    atomic_load(&run.ok) + atomic_load(&run.skipped) + atomic_load(&run.failed) <
+                        run.list.n;
+    deid_batch_summary s;
+    summarize(&run, t0, &s);
+    if (st == DEID_OK)
+        log_summary(&run, &s, cancelled);
+    else if (run.logf) /* the caller reports it; the log file keeps a trace */
+        fprintf(run.logf, "error: %s\n", deid_last_error());
+    if (summary)
+        *summary = s;
+    run_free(&run);
+    if (cancelled)
+        return deid__fail(DEID_ERR_CANCELLED, "batch", "cancelled: %zu of %zu files done",
+                          s.ok + s.skipped + s.failed, s.found);
+    if (st != DEID_OK)
+        return st;
+    return DEID_OK;
+}

@@ -1,0 +1,402 @@
+/* One file of a batch: read, filter, name, de-identify, write the DICOM, its header JSON and
+ * its keys.csv row. Either all three exist afterwards or none of the new ones does, so a file
+ * that failed part way is simply processed again by a resume. Also the in-memory variant used
+ * by gateways. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "batch/batch_int.h"
+#include "core/core.h"
+#include "deid/deid.h"
+#include "profile/profile_int.h"
+
+#define TAG_SOP_CLASS_META DEID_TAG(0x0002, 0x0002)
+#define TAG_SOP_CLASS DEID_TAG(0x0008, 0x0016)
+#define TAG_SOP_INSTANCE DEID_TAG(0x0008, 0x0018)
+#define TAG_MODALITY DEID_TAG(0x0008, 0x0060)
+#define TAG_PATIENT_NAME DEID_TAG(0x0010, 0x0010)
+#define TAG_PATIENT_ID DEID_TAG(0x0010, 0x0020)
+#define TAG_STUDY_UID DEID_TAG(0x0020, 0x000D)
+#define TAG_SERIES_UID DEID_TAG(0x0020, 0x000E)
+#define TAG_NUMBER_OF_FRAMES DEID_TAG(0x0028, 0x0008)
+
+/* Identifiers of one object. Before de-identification they are PHI: they go to keys.csv only,
+ * never to a log line or an error message. */
+typedef struct ids {
+    char *patient_id, *patient_name, *study, *series, *sop;
+} ids;
+
+static void ids_free(ids *x)
+{
+    free(x->patient_id);
+    free(x->patient_name);
+    free(x->study);
+    free(x->series);
+    free(x->sop);
+    memset(x, 0, sizeof *x);
+}
+
+/* Text value of a top-level element without its padding; "" when absent; NULL out of memory. */
+static char *text(const deid_dataset *ds, uint32_t tag)
+{
+    const void *v = NULL;
+    size_t n = 0;
+    if (!deid_dataset_has(ds, tag) || deid_dataset_get(ds, tag, &v, &n) != DEID_OK || !v)
+        n = 0;
+    const char *s = v;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\0'))
+        n--;
+    return deid__strndup(n ? s : "", n);
+}
+
+static char *text_or(const deid_dataset *ds, uint32_t tag, uint32_t fallback)
+{
+    char *s = text(ds, tag);
+    if (s && !*s) {
+        free(s);
+        s = text(ds, fallback);
+    }
+    return s;
+}
+
+static deid_status collect(const deid_dataset *ds, ids *x)
+{
+    x->patient_id = text(ds, TAG_PATIENT_ID);
+    x->patient_name = text(ds, TAG_PATIENT_NAME);
+    x->study = text(ds, TAG_STUDY_UID);
+    x->series = text(ds, TAG_SERIES_UID);
+    x->sop = text(ds, TAG_SOP_INSTANCE);
+    if (!x->patient_id || !x->patient_name || !x->study || !x->series || !x->sop) {
+        ids_free(x);
+        return DEID_ERR_NOMEM;
+    }
+    return DEID_OK;
+}
+
+/* ---- filters ------------------------------------------------------------------------------ */
+
+static int listed(char *const *list, const char *value, int ignore_case)
+{
+    for (; *list; list++)
+        if ((ignore_case ? strcasecmp(*list, value) : strcmp(*list, value)) == 0)
+            return 1;
+    return 0;
+}
+
+/* NULL when the object is selected, otherwise why not (static or in `why`; no PHI: modality,
+ * SOP class and frame count are not identifying). */
+static const char *filter(const deid_batch *b, const deid_dataset *ds, char *why, size_t cap)
+{
+    if (b->modalities) {
+        char *m = text(ds, TAG_MODALITY);
+        if (!m)
+            return "out of memory";
+        int ok = listed(b->modalities, m, 1);
+        if (!ok)
+            snprintf(why, cap, "modality %s not selected", *m ? m : "(none)");
+        free(m);
+        if (!ok)
+            return why;
+    }
+    if (b->sop_classes) {
+        char *c = text_or(ds, TAG_SOP_CLASS, TAG_SOP_CLASS_META);
+        if (!c)
+            return "out of memory";
+        int ok = listed(b->sop_classes, c, 0);
+        if (!ok)
+            snprintf(why, cap, "SOP class %s not selected", *c ? c : "(none)");
+        free(c);
+        if (!ok)
+            return why;
+    }
+    if (b->skip_single_frame) {
+        char *f = text(ds, TAG_NUMBER_OF_FRAMES);
+        if (!f)
+            return "out of memory";
+        long frames = *f ? strtol(f, NULL, 10) : 1;
+        free(f);
+        if (frames <= 1)
+            return "single frame";
+    }
+    return NULL;
+}
+
+/* ---- reporting ---------------------------------------------------------------------------- */
+
+/* "<input>: <reason>" from the thread's last error, without repeating the path when the lower
+ * layer already named it. */
+static deid_batch_outcome fail(deid_batch_job *run, const char *path, deid_status st)
+{
+    const char *msg = deid_last_error();
+    if (!*msg)
+        msg = deid_strerror(st);
+    const char *at = strstr(msg, path);
+    size_t n = strlen(path);
+    if (at && at[n] == ':' && at[n + 1] == ' ')
+        msg = at + n + 2;
+    deid__batch_log(run, DEID_LOG_ERROR, "%s: %s", path, msg);
+    return DEID_BATCH_FAILED;
+}
+
+static deid_batch_outcome skip(deid_batch_job *run, const char *path, const char *why)
+{
+    deid__batch_log(run, DEID_LOG_INFO, "skip %s: %s", path, why);
+    return DEID_BATCH_SKIPPED;
+}
+
+static int is_file(const char *path, uint64_t *size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    if (size)
+        *size = (uint64_t)st.st_size;
+    return 1;
+}
+
+/* ---- names -------------------------------------------------------------------------------- */
+
+typedef struct names {
+    char pseudonym[11], instance[9];
+    char *out_dir, *out_path, *json_dir, *json_path;
+} names;
+
+static void names_free(names *n)
+{
+    free(n->out_dir);
+    free(n->out_path);
+    free(n->json_dir);
+    free(n->json_path);
+}
+
+static char *path_of(const char *root, const char *rel, const char *prefix, const char *stem,
+                     const char *suffix)
+{
+    deid_buf b = {0};
+    int rc = prefix ? deid__buf_printf(&b, "%s%s%s/%s%s%s", root, *rel ? "/" : "", rel, prefix,
+                                       stem, suffix)
+                    : deid__buf_printf(&b, "%s%s%s", root, *rel ? "/" : "", rel);
+    if (rc != 0) {
+        deid__buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+static deid_status make_names(const deid_batch_job *run, const deid_batch_entry *e,
+                              const ids *x, names *n)
+{
+    const deid_batch *b = run->batch;
+    const char *who = *x->patient_id ? x->patient_id : x->patient_name;
+    deid_status st = deid_profile_patient_pseudonym(b->profile, who, n->pseudonym);
+    if (st != DEID_OK)
+        return st;
+    if (!*x->sop)
+        return deid__fail(DEID_ERR_NOT_DICOM, "batch",
+                          "no SOP Instance UID (0008,0018): cannot name the output");
+    if (deid__profile_instance_hash(b->profile, x->sop, n->instance) != 0)
+        return deid__fail(DEID_ERR_GENERIC, "batch", "cannot hash the SOP Instance UID");
+    char stem[32];
+    snprintf(stem, sizeof stem, "%s_%s", n->pseudonym, n->instance);
+    const char *rel = b->flat ? "" : e->rel_dir;
+    const char *prefix = b->prefix ? b->prefix : "";
+    n->out_dir = path_of(run->out_root, rel, NULL, NULL, NULL);
+    n->out_path = path_of(run->out_root, rel, prefix, stem, ".dcm");
+    n->json_dir = path_of(run->hdr_root, rel, NULL, NULL, NULL);
+    n->json_path = path_of(run->hdr_root, rel, prefix, stem, "_DICOMHeader.json");
+    if (!n->out_dir || !n->out_path || !n->json_dir || !n->json_path)
+        return deid__fail(DEID_ERR_NOMEM, "batch", "out of memory");
+    return DEID_OK;
+}
+
+/* Resume without reading the input: keys.csv has a row for this very input whose output still
+ * exists and would be named the same way now (same output tree, layout and prefix). */
+static int done_before(const deid_batch_job *run, const deid_batch_entry *e)
+{
+    const deid_batch *b = run->batch;
+    char *out = deid__keys_output_of(run->keys, e->path);
+    if (!out)
+        return 0;
+    char *dir = path_of(run->out_root, b->flat ? "" : e->rel_dir, NULL, NULL, NULL);
+    const char *prefix = b->prefix ? b->prefix : "";
+    size_t d = dir ? strlen(dir) : 0;
+    int same = dir && strncmp(out, dir, d) == 0 && out[d] == '/' && !strchr(out + d + 1, '/') &&
+               strncmp(out + d + 1, prefix, strlen(prefix)) == 0;
+    int done = same && is_file(out, NULL);
+    free(dir);
+    free(out);
+    return done;
+}
+
+/* Claim an output name for this run: two inputs that would overwrite each other (the same
+ * SOP Instance UID twice) must not. 1: claimed, 0: taken by another input (its path copied to
+ * other), -1: out of memory. */
+static int claim(deid_batch_job *run, const char *out_path, const char *in_path, char *other,
+                 size_t cap)
+{
+    const char *prev = NULL;
+    int rc = 1;
+    pthread_mutex_lock(&run->lock);
+    if (deid__strmap_get(&run->claimed, out_path, &prev)) {
+        snprintf(other, cap, "%s", prev ? prev : "?");
+        rc = strcmp(prev ? prev : "", in_path) == 0;
+    } else if (deid__strmap_put(&run->claimed, out_path, in_path) != 0) {
+        rc = -1;
+    }
+    pthread_mutex_unlock(&run->lock);
+    return rc;
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+static deid_status write_json(const deid_dataset *ds, const names *n)
+{
+    char *json = NULL;
+    deid_status st = deid_dataset_to_json(ds, &json);
+    if (st == DEID_OK)
+        st = deid__mkdirs(n->json_dir);
+    if (st == DEID_OK)
+        st = deid__write_file_atomic(n->json_path, json, strlen(json), 0644);
+    deid_free(json);
+    return st;
+}
+
+static deid_status write_row(deid_batch_job *run, const deid_batch_entry *e, const ids *x,
+                             const names *n, const deid_ids *after)
+{
+    char shift[16] = "";
+    if (after->date_shift)
+        snprintf(shift, sizeof shift, "%d", after->date_shift);
+    const char *fields[DEID_KEYS_COLUMNS] = {
+        e->path,     x->patient_id, x->patient_name,        x->study,
+        x->series,   x->sop,        n->out_path,            n->pseudonym,
+        after->new_study_uid, after->new_series_uid, after->new_sop_uid, shift};
+    return deid__keys_append(run->keys, fields);
+}
+
+/* Write the three outputs; on failure remove what this call wrote so the file is retried. */
+static deid_status write_outputs(deid_batch_worker *w, const deid_batch_entry *e, const ids *x,
+                                 const names *n, const deid_dataset *ds, const deid_ids *after)
+{
+    deid_batch_job *run = w->run;
+    deid_status st = deid__mkdirs(n->out_dir);
+    if (st != DEID_OK)
+        return st;
+    if ((st = deid_dataset_write_file(ds, n->out_path)) != DEID_OK)
+        return st;
+    uint64_t size = 0;
+    if (is_file(n->out_path, &size))
+        w->bytes_out += size;
+    int json = run->batch->write_json;
+    if (json)
+        st = write_json(ds, n);
+    if (st == DEID_OK)
+        st = write_row(run, e, x, n, after);
+    if (st != DEID_OK) {
+        unlink(n->out_path);
+        if (json)
+            unlink(n->json_path);
+    }
+    return st;
+}
+
+/* ---- one file ----------------------------------------------------------------------------- */
+
+static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *e,
+                                  deid_dataset *ds, ids *x, names *n)
+{
+    deid_batch_job *run = w->run;
+    const deid_batch *b = run->batch;
+    char why[160], other[4096];
+    double t = deid__now();
+    const char *no = filter(b, ds, why, sizeof why);
+    if (no)
+        return skip(run, e->path, no);
+    deid_status st = collect(ds, x);
+    if (st == DEID_OK)
+        st = make_names(run, e, x, n);
+    if (st != DEID_OK)
+        return fail(run, e->path, st);
+    if (b->resume && deid__keys_has_output(run->keys, n->out_path) && is_file(n->out_path, NULL))
+        return skip(run, e->path, "already done");
+    int c = claim(run, n->out_path, e->path, other, sizeof other);
+    if (c <= 0) {
+        if (c < 0)
+            return fail(run, e->path, DEID_ERR_NOMEM);
+        deid__fail(DEID_ERR_GENERIC, "batch",
+                   "same SOP Instance UID as %s: output %s already written in this run", other,
+                   n->out_path);
+        return fail(run, e->path, DEID_ERR_GENERIC);
+    }
+    deid_ids after;
+    st = deid__profile_apply_ids(b->profile, ds, &after);
+    w->seconds_deid += deid__now() - t;
+    if (st != DEID_OK)
+        return fail(run, e->path, st);
+    if (strcmp(after.pseudonym, n->pseudonym) != 0 || strcmp(after.instance, n->instance) != 0) {
+        /* The name must match what the profile wrote into the object; never guess. */
+        deid__fail(DEID_ERR_GENERIC, "batch", "internal error: output name does not match the "
+                   "pseudonym written by the profile");
+        return fail(run, e->path, DEID_ERR_GENERIC);
+    }
+    t = deid__now();
+    st = write_outputs(w, e, x, n, ds, &after);
+    w->seconds_write += deid__now() - t;
+    if (st != DEID_OK)
+        return fail(run, e->path, st);
+    deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (pseudonym %s)", e->path, n->out_path,
+                    n->pseudonym);
+    return DEID_BATCH_OK;
+}
+
+deid_batch_outcome deid__batch_process(deid_batch_worker *w, const deid_batch_entry *e)
+{
+    deid_batch_job *run = w->run;
+    const deid_batch *b = run->batch;
+    if (e->error) {
+        deid__batch_log(run, DEID_LOG_ERROR, "%s: %s", e->path, e->error);
+        return DEID_BATCH_FAILED;
+    }
+    if (b->resume && done_before(run, e))
+        return skip(run, e->path, "already done");
+    deid_clear_error();
+    uint64_t size = 0;
+    double t = deid__now();
+    deid_dataset *ds = NULL;
+    deid_status st = deid_dataset_read_file(e->path, b->read.version ? &b->read : NULL, &ds);
+    w->seconds_read += deid__now() - t;
+    if (st != DEID_OK)
+        return fail(run, e->path, st);
+    if (is_file(e->path, &size))
+        w->bytes_in += size;
+    ids x = {0};
+    names n = {{0}, {0}, NULL, NULL, NULL, NULL};
+    deid_batch_outcome o = run_one(w, e, ds, &x, &n);
+    names_free(&n);
+    ids_free(&x);
+    deid_dataset_free(ds);
+    return o;
+}
+
+/* ---- memory ------------------------------------------------------------------------------- */
+
+deid_status deid_deidentify_memory(const deid_profile *profile, const void *data, size_t size,
+                                   void **out, size_t *out_size)
+{
+    if (!profile || !data || !out || !out_size)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch",
+                          "deid_deidentify_memory: profile, data, out and out_size are required");
+    deid_dataset *ds = NULL;
+    deid_status st = deid_dataset_read_memory(data, size, "memory", NULL, &ds);
+    if (st != DEID_OK)
+        return st;
+    st = deid_profile_apply(profile, ds);
+    if (st == DEID_OK)
+        st = deid_dataset_write_memory(ds, out, out_size);
+    deid_dataset_free(ds);
+    return st;
+}
