@@ -127,17 +127,20 @@ static const char *filter(const deid_batch *b, const deid_dataset *ds, char *why
 
 /* ---- reporting ---------------------------------------------------------------------------- */
 
-/* "<input>: <reason>" from the thread's last error, without repeating the path when the lower
- * layer already named it. */
+/* "<input>: <reason>" from the thread's last error ("module: [path: ]reason"), without the
+ * module and without repeating the path when the lower layer already named it. */
 static deid_batch_outcome fail(deid_batch_job *run, const char *path, deid_status st)
 {
     const char *msg = deid_last_error();
-    if (!*msg)
-        msg = deid_strerror(st);
+    size_t m = strspn(msg, "abcdefghijklmnopqrstuvwxyz_");
+    if (m > 0 && m < 16 && msg[m] == ':' && msg[m + 1] == ' ')
+        msg += m + 2;
     const char *at = strstr(msg, path);
     size_t n = strlen(path);
     if (at && at[n] == ':' && at[n + 1] == ' ')
         msg = at + n + 2;
+    if (!*msg)
+        msg = deid_strerror(st);
     deid__batch_log(run, DEID_LOG_ERROR, "%s: %s", path, msg);
     return DEID_BATCH_FAILED;
 }
@@ -187,11 +190,15 @@ static char *path_of(const char *root, const char *rel, const char *prefix, cons
     return b.data;
 }
 
+/* Names of the outputs; `dup` > 1 numbers a further input with the same patient and SOP
+ * Instance UID ("<name>_2.dcm"), which would otherwise overwrite the first. */
 static deid_status make_names(const deid_batch_job *run, const deid_batch_entry *e,
-                              const ids *x, names *n)
+                              const ids *x, unsigned dup, names *n)
 {
     const deid_batch *b = run->batch;
     const char *who = *x->patient_id ? x->patient_id : x->patient_name;
+    names_free(n);
+    memset(n, 0, sizeof *n);
     deid_status st = deid_profile_patient_pseudonym(b->profile, who, n->pseudonym);
     if (st != DEID_OK)
         return st;
@@ -200,8 +207,11 @@ static deid_status make_names(const deid_batch_job *run, const deid_batch_entry 
                           "no SOP Instance UID (0008,0018): cannot name the output");
     if (deid__profile_instance_hash(b->profile, x->sop, n->instance) != 0)
         return deid__fail(DEID_ERR_GENERIC, "batch", "cannot hash the SOP Instance UID");
-    char stem[32];
-    snprintf(stem, sizeof stem, "%s_%s", n->pseudonym, n->instance);
+    char stem[48];
+    if (dup > 1)
+        snprintf(stem, sizeof stem, "%s_%s_%u", n->pseudonym, n->instance, dup);
+    else
+        snprintf(stem, sizeof stem, "%s_%s", n->pseudonym, n->instance);
     const char *rel = b->flat ? "" : e->rel_dir;
     const char *prefix = b->prefix ? b->prefix : "";
     n->out_dir = path_of(run->out_root, rel, NULL, NULL, NULL);
@@ -232,9 +242,8 @@ static int done_before(const deid_batch_job *run, const deid_batch_entry *e)
     return done;
 }
 
-/* Claim an output name for this run: two inputs that would overwrite each other (the same
- * SOP Instance UID twice) must not. 1: claimed, 0: taken by another input (its path copied to
- * other), -1: out of memory. */
+/* Claim an output name for this run. 1: claimed, 0: taken by another input (its path copied
+ * to `other`), -1: out of memory. */
 static int claim(deid_batch_job *run, const char *out_path, const char *in_path, char *other,
                  size_t cap)
 {
@@ -249,6 +258,33 @@ static int claim(deid_batch_job *run, const char *out_path, const char *in_path,
     }
     pthread_mutex_unlock(&run->lock);
     return rc;
+}
+
+/* Two inputs with the same patient and SOP Instance UID (a copy, or the same image in two
+ * transfer syntaxes) must not overwrite each other: the first to get here keeps the name, the
+ * next ones get "_2", "_3"... */
+static deid_status claim_names(deid_batch_job *run, const deid_batch_entry *e, const ids *x,
+                               names *n)
+{
+    char other[4096];
+    for (unsigned dup = 1;;) {
+        int c = claim(run, n->out_path, e->path, other, sizeof other);
+        if (c < 0)
+            return DEID_ERR_NOMEM;
+        if (c > 0) {
+            if (dup > 1)
+                deid__batch_log(run, DEID_LOG_WARNING,
+                                "%s: same patient and SOP Instance UID as %s: written as %s",
+                                e->path, other, n->out_path);
+            return DEID_OK;
+        }
+        if (++dup > 1000)
+            return deid__fail(DEID_ERR_LIMIT, "batch",
+                              "more than 1000 inputs with the same SOP Instance UID");
+        deid_status st = make_names(run, e, x, dup, n);
+        if (st != DEID_OK)
+            return st;
+    }
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -311,27 +347,20 @@ static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *
 {
     deid_batch_job *run = w->run;
     const deid_batch *b = run->batch;
-    char why[160], other[4096];
+    char why[160];
     double t = deid__now();
     const char *no = filter(b, ds, why, sizeof why);
     if (no)
         return skip(run, e->path, no);
     deid_status st = collect(ds, x);
     if (st == DEID_OK)
-        st = make_names(run, e, x, n);
+        st = make_names(run, e, x, 1, n);
     if (st != DEID_OK)
         return fail(run, e->path, st);
     if (b->resume && deid__keys_has_output(run->keys, n->out_path) && is_file(n->out_path, NULL))
         return skip(run, e->path, "already done");
-    int c = claim(run, n->out_path, e->path, other, sizeof other);
-    if (c <= 0) {
-        if (c < 0)
-            return fail(run, e->path, DEID_ERR_NOMEM);
-        deid__fail(DEID_ERR_GENERIC, "batch",
-                   "same SOP Instance UID as %s: output %s already written in this run", other,
-                   n->out_path);
-        return fail(run, e->path, DEID_ERR_GENERIC);
-    }
+    if ((st = claim_names(run, e, x, n)) != DEID_OK)
+        return fail(run, e->path, st);
     deid_ids after;
     st = deid__profile_apply_ids(b->profile, ds, &after);
     w->seconds_deid += deid__now() - t;

@@ -574,6 +574,35 @@ static void test_unwritable(const deid_profile *p)
     unlink(at("plainfile"));
 }
 
+/* The same object twice (a copy): both written, the second with "_2"; a warning, no failure. */
+static void test_duplicates(const deid_profile *p)
+{
+    char name[64], path[1024];
+    expected_name(p, 0, NULL, name, sizeof name);
+    mkdir_p(at("dup"));
+    write_object(&corpus[0], at("dup/x.dcm"));
+    write_object(&corpus[0], at("dup/y.dcm"));
+    deid_batch_options o;
+    logbook l;
+    options(&o, at("dup"), at("dup-out"), NULL);
+    deid_batch_summary s = run(p, &o, &l, DEID_OK);
+    CHECK(s.ok == 2 && s.failed == 0 && l.warnings == 1);
+    snprintf(path, sizeof path, "%s/%s.dcm", at("dup-out"), name);
+    CHECK(exists(path));
+    snprintf(path, sizeof path, "%s/%s_2.dcm", at("dup-out"), name);
+    CHECK(exists(path));
+    snprintf(path, sizeof path, "%s/%s_2_DICOMHeader.json", at("dup-out"), name);
+    CHECK(exists(path));
+    CHECK(count_lines(at("dup-out/keys.csv")) == 3);
+    /* Resuming finds both done. */
+    o.resume = 1;
+    s = run(p, &o, &l, DEID_OK);
+    CHECK(s.ok == 0 && s.skipped == 2);
+    CHECK(count_lines(at("dup-out/keys.csv")) == 3);
+    remove_tree(at("dup-out"));
+    remove_tree(at("dup"));
+}
+
 static int cancel_at_once(void *user, const deid_progress *progress)
 {
     int *calls = user;
@@ -689,6 +718,7 @@ int main(void)
         test_layouts_and_filters(p);
         test_scan(p);
         test_unwritable(p);
+        test_duplicates(p);
         test_cancel(p);
         test_memory(p);
         test_shared(p);
