@@ -87,42 +87,44 @@ static int listed(char *const *list, const char *value, int ignore_case)
     return 0;
 }
 
-/* NULL when the object is selected, otherwise why not (static or in `why`; no PHI: modality,
- * SOP class and frame count are not identifying). */
-static const char *filter(const deid_batch *b, const deid_dataset *ds, char *why, size_t cap)
+/* Is the value of `tag` (or of `fallback` when empty) in `list`? 1 yes; 0 no, and `why` says
+ * so; -1 out of memory. */
+static int listed_value(const deid_dataset *ds, uint32_t tag, uint32_t fallback,
+                        char *const *list, int ignore_case, const char *what, char *why,
+                        size_t cap)
 {
-    if (b->modalities) {
-        char *m = text(ds, TAG_MODALITY);
-        if (!m)
-            return "out of memory";
-        int ok = listed(b->modalities, m, 1);
-        if (!ok)
-            snprintf(why, cap, "modality %s not selected", *m ? m : "(none)");
-        free(m);
-        if (!ok)
-            return why;
-    }
-    if (b->sop_classes) {
-        char *c = text_or(ds, TAG_SOP_CLASS, TAG_SOP_CLASS_META);
-        if (!c)
-            return "out of memory";
-        int ok = listed(b->sop_classes, c, 0);
-        if (!ok)
-            snprintf(why, cap, "SOP class %s not selected", *c ? c : "(none)");
-        free(c);
-        if (!ok)
-            return why;
-    }
-    if (b->skip_single_frame) {
+    char *v = text_or(ds, tag, fallback);
+    if (!v)
+        return -1;
+    int ok = listed(list, v, ignore_case);
+    if (!ok)
+        snprintf(why, cap, "%s %s not selected", what, *v ? v : "(none)");
+    free(v);
+    return ok;
+}
+
+/* 1 when the object is selected; 0 when not, `why` saying why (no PHI: modality, SOP class
+ * and frame count are not identifying); -1 out of memory. */
+static int filter(const deid_batch *b, const deid_dataset *ds, char *why, size_t cap)
+{
+    int ok = 1;
+    if (b->modalities)
+        ok = listed_value(ds, TAG_MODALITY, TAG_MODALITY, b->modalities, 1, "modality", why, cap);
+    if (ok > 0 && b->sop_classes)
+        ok = listed_value(ds, TAG_SOP_CLASS, TAG_SOP_CLASS_META, b->sop_classes, 0, "SOP class",
+                          why, cap);
+    if (ok > 0 && b->skip_single_frame) {
         char *f = text(ds, TAG_NUMBER_OF_FRAMES);
         if (!f)
-            return "out of memory";
+            return -1;
         long frames = *f ? strtol(f, NULL, 10) : 1;
         free(f);
-        if (frames <= 1)
-            return "single frame";
+        if (frames <= 1) {
+            snprintf(why, cap, "single frame");
+            ok = 0;
+        }
     }
-    return NULL;
+    return ok;
 }
 
 /* ---- reporting ---------------------------------------------------------------------------- */
@@ -349,9 +351,11 @@ static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *
     const deid_batch *b = run->batch;
     char why[160];
     double t = deid__now();
-    const char *no = filter(b, ds, why, sizeof why);
-    if (no)
-        return skip(run, e->path, no);
+    int selected = filter(b, ds, why, sizeof why);
+    if (selected < 0)
+        return fail(run, e->path, DEID_ERR_NOMEM);
+    if (!selected)
+        return skip(run, e->path, why);
     deid_status st = collect(ds, x);
     if (st == DEID_OK)
         st = make_names(run, e, x, 1, n);
