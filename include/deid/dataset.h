@@ -67,7 +67,7 @@ DEID_API DEID_NODISCARD deid_status deid_dataset_write_memory(const deid_dataset
 /* Transfer syntax UID of the object (static or owned by ds; valid while ds lives). */
 DEID_API const char *deid_dataset_transfer_syntax(const deid_dataset *ds);
 
-/* Point *value/*size at the raw value of top-level element `tag` (meta group 0002 included).
+/* Point *value and *size at the raw value of top-level element `tag` (meta group 0002 included).
  * The pointer is owned by ds and valid until ds is modified or freed. Text values keep their
  * DICOM padding. DEID_ERR_ARGUMENT when the tag is absent or is a sequence. */
 DEID_API deid_status deid_dataset_get(const deid_dataset *ds, uint32_t tag, const void **value,

@@ -42,7 +42,9 @@ deid_status deid__fail(deid_status status, const char *module, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    snprintf(tl_message, sizeof tl_message, "%s: %s", module ? module : "deid", detail);
+    /* Truncation of an over-long detail is acceptable; using the result says so to gcc. */
+    if (snprintf(tl_message, sizeof tl_message, "%s: %s", module ? module : "deid", detail) < 0)
+        tl_message[0] = '\0';
     tl_status = status;
     return status;
 }
@@ -53,5 +55,6 @@ void deid__error_prefix(const char *prefix)
     if (!prefix || !*prefix)
         return;
     memcpy(old, tl_message, sizeof old);
-    snprintf(tl_message, sizeof tl_message, "%s: %s", prefix, old);
+    if (snprintf(tl_message, sizeof tl_message, "%s: %s", prefix, old) < 0)
+        tl_message[0] = '\0';
 }
