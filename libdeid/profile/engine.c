@@ -4,8 +4,12 @@
  * Order of precedence for an element: recipe rule > fixed rules (private groups, curves,
  * overlays, group lengths, Patient ID/Name, birth year) > table row (K of an enabled option >
  * C of an enabled option > basic action) > safety nets for attributes the table does not list
- * (person names emptied; dates emptied, kept or shifted per the date options; free text replaced
- * by a dummy inside sequences kept as a dummy or by a Clean option) > keep. */
+ * (person names emptied; dates emptied, kept or shifted per the date options; inside kept
+ * sequences, free text replaced by a dummy) > keep.
+ *
+ * Sequences are never left empty where the table asks for a value: an empty Type 1 sequence
+ * (Content Sequence, Verifying Observer Sequence...) breaks the IOD. They are kept and their
+ * items cleaned instead, at one of two levels (see LEVEL_*). */
 #include <stdlib.h>
 #include <string.h>
 #include "core/core.h"
@@ -26,7 +30,8 @@
 /* What happens to one element. */
 typedef enum {
     DO_KEEP,        /* unchanged (a sequence's items are still processed) */
-    DO_KEEP_CLEAN,  /* sequence kept as a dummy or by a Clean option: items processed as cleaned */
+    DO_KEEP_CLEAN,  /* sequence kept by a Clean option: items processed at LEVEL_CLEAN */
+    DO_KEEP_DUMMY,  /* sequence whose basic action asks for a value: items at LEVEL_DUMMY */
     DO_REMOVE,
     DO_EMPTY,
     DO_DUMMY,
@@ -38,6 +43,14 @@ typedef enum {
     DO_REPLACE,     /* recipe value */
     DO_HASH         /* recipe: keyed UID for UI, 10-digit pseudonym per value otherwise */
 } action;
+
+/* How much of a kept sequence's content survives, beyond what the table says per attribute:
+ * LEVEL_CLEAN (a Clean option kept the sequence: code values, code schemes, enumerations and
+ * measurements stay; text that can be free (LO LT ST UT UC UR: Text Value, Code Meaning...)
+ * becomes a dummy) and LEVEL_DUMMY (the Basic Profile's D or X/Z on a sequence: code values
+ * (SH), AE titles and person names become dummies too, so codes naming a person or an
+ * institution go). Nested sequences inherit the higher level. */
+enum { LEVEL_NONE = 0, LEVEL_CLEAN = 1, LEVEL_DUMMY = 2 };
 
 typedef struct ctx {
     const deid_profile *p;
@@ -59,10 +72,7 @@ static int vr_in(uint16_t vr, const char *list)
 /* The element's VR, or the dictionary's when it was read as UN (implicit VR, unknown). */
 static uint16_t effective_vr(const deid_elem *e)
 {
-    if (e->vr != DEID_VR_UN)
-        return e->vr;
-    uint16_t vr = deid__dict_tag_vr(e->tag);
-    return vr;
+    return e->vr != DEID_VR_UN ? e->vr : deid__dict_tag_vr(e->tag);
 }
 
 static char *scratch(ctx *c, size_t n)
@@ -87,23 +97,23 @@ static int dummy_basic(uint8_t basic)
     return basic == A_D || basic == A_XD || basic == A_ZD || basic == A_XZD;
 }
 
-/* A sequence's dummy is the sequence itself with every item cleaned: an empty Type 1
- * sequence (Content Sequence, Verifying Observer Sequence) would break the IOD. */
+/* X/Z on a sequence keeps it as a dummy too: X breaks Type 2 uses, Z (no items) breaks uses
+ * requiring items (Referenced Study Sequence), and the table cannot tell which applies. */
 static action basic_action(uint8_t basic, int seq)
 {
     switch (basic) {
     case A_K: return DO_KEEP;
-    case A_Z:
-    case A_XZ: return DO_EMPTY;
+    case A_Z: return DO_EMPTY;
+    case A_XZ: return seq ? DO_KEEP_DUMMY : DO_EMPTY;
     case A_D:
     case A_XD:
     case A_ZD:
-    case A_XZD: return seq ? DO_KEEP_CLEAN : DO_DUMMY;
+    case A_XZD: return seq ? DO_KEEP_DUMMY : DO_DUMMY;
     /* U on a sequence, and X/Z/U*: the sequence is kept and the UIDs inside it are replaced
      * by their own rows (Referenced SOP Instance UID...), so references keep resolving. */
     case A_U:
     case A_XZU: return seq ? DO_KEEP : DO_UID;
-    case A_C: return seq ? DO_KEEP_CLEAN : DO_EMPTY;
+    case A_C: return seq ? DO_KEEP_DUMMY : DO_EMPTY;
     default: return DO_REMOVE;
     }
 }
@@ -137,7 +147,8 @@ static action date_net(const ctx *c)
 }
 
 /* Public (even group) element without a recipe rule. */
-static action decide(const ctx *c, const deid_elem *e, uint16_t vr, unsigned depth, int cleaned)
+static action decide(const ctx *c, const deid_elem *e, uint16_t vr, unsigned depth,
+                     unsigned level)
 {
     uint32_t tag = e->tag;
     uint16_t group = (uint16_t)(tag >> 16);
@@ -160,12 +171,17 @@ static action decide(const ctx *c, const deid_elem *e, uint16_t vr, unsigned dep
             return clean_action(row->clean & c->flags, row->basic, vr, seq);
         return basic_action(row->basic, seq);
     }
+    if (e->len == 0 || seq)
+        return DO_KEEP; /* nothing to hide (a sequence's items are processed) */
     if (vr == DEID_VR('P', 'N'))
-        return DO_EMPTY;
+        return level == LEVEL_DUMMY ? DO_DUMMY : DO_EMPTY;
     if (vr == DEID_VR('D', 'A') || vr == DEID_VR('D', 'T'))
         return date_net(c);
-    if (cleaned && vr_in(vr, "UTLTSTUC"))
-        return DO_DUMMY; /* free text in a cleaned sequence (Text Value...): Type 1C there */
+    /* Dummies rather than empty values: Text Value, Code Meaning... are Type 1 there. */
+    if (level >= LEVEL_CLEAN && vr_in(vr, "LOLTSTUTUCUR"))
+        return DO_DUMMY;
+    if (level == LEVEL_DUMMY && vr_in(vr, "AESH"))
+        return DO_DUMMY;
     return DO_KEEP;
 }
 
@@ -246,7 +262,7 @@ static deid_status dummy(ctx *c, deid_elem *e, uint16_t vr)
     } dummies[] = {
         {"AE", "ANONYMIZED"}, {"CS", "ANONYMIZED"}, {"LO", "ANONYMIZED"}, {"SH", "ANONYMIZED"},
         {"LT", "ANONYMIZED"}, {"ST", "ANONYMIZED"}, {"UT", "ANONYMIZED"}, {"UC", "ANONYMIZED"},
-        {"PN", "ANONYMIZED"}, {"UR", "ANONYMIZED"}, {"AS", "000Y"}, {"DA", "19000101"},
+        {"PN", "ANONYMIZED^"}, {"UR", "ANONYMIZED"}, {"AS", "000Y"}, {"DA", "19000101"},
         {"TM", "000000"}, {"DT", "19000101000000"}, {"DS", "0"}, {"IS", "0"},
     };
     if (vr == DEID_VR_SQ || e->nitems || e->nfrags) {
@@ -329,11 +345,11 @@ static deid_status hash_value(ctx *c, deid_elem *e, uint16_t vr)
     return map_values(c, e, 10, pseudonym_value);
 }
 
-static deid_status process_item(ctx *c, deid_item *item, unsigned depth, int cleaned);
+static deid_status process_item(ctx *c, deid_item *item, unsigned depth, unsigned level);
 
 /* Carry out `a` on item->elems[i]; *removed is set when the element is gone. */
 static deid_status act(ctx *c, deid_item *item, size_t i, action a, uint16_t vr,
-                       const deid_recipe_rule *rule, unsigned depth, int cleaned)
+                       const deid_recipe_rule *rule, unsigned depth, unsigned level)
 {
     deid_elem *e = &item->elems[i];
     switch (a) {
@@ -360,13 +376,17 @@ static deid_status act(ctx *c, deid_item *item, size_t i, action a, uint16_t vr,
         return hash_value(c, e, vr);
     case DO_KEEP:
     case DO_KEEP_CLEAN:
+    case DO_KEEP_DUMMY: {
+        unsigned inner = a == DO_KEEP_DUMMY ? LEVEL_DUMMY : a == DO_KEEP_CLEAN ? LEVEL_CLEAN : 0;
+        if (inner < level)
+            inner = level;
         for (size_t k = 0; k < e->nitems; k++) {
-            deid_status st = process_item(c, &e->items[k], depth + 1,
-                                          cleaned || a == DO_KEEP_CLEAN);
+            deid_status st = process_item(c, &e->items[k], depth + 1, inner);
             if (st != DEID_OK)
                 return st;
         }
         return DEID_OK;
+    }
     }
     return DEID_OK;
 }
@@ -388,7 +408,7 @@ static int block_kept(const private_state *ps, unsigned block)
  * only while a data element of its block does. Elements are walked in descending tag order, so
  * a block's data elements are decided before its creator. */
 static deid_status private_element(ctx *c, deid_item *item, size_t i, private_state *ps,
-                                   unsigned depth, int cleaned)
+                                   unsigned depth, unsigned level)
 {
     deid_elem *e = &item->elems[i];
     uint16_t group = (uint16_t)(e->tag >> 16), elem = (uint16_t)e->tag;
@@ -413,12 +433,12 @@ static deid_status private_element(ctx *c, deid_item *item, size_t i, private_st
         unsigned block = elem >> 8;
         ps->kept[block >> 3] |= (uint8_t)(1u << (block & 7));
     }
-    return act(c, item, i, a, e->vr, rule, depth, cleaned);
+    return act(c, item, i, a, e->vr, rule, depth, level);
 }
 
 /* ---- walking ------------------------------------------------------------------------------- */
 
-static deid_status process_item(ctx *c, deid_item *item, unsigned depth, int cleaned)
+static deid_status process_item(ctx *c, deid_item *item, unsigned depth, unsigned level)
 {
     if (depth > MAX_DEPTH)
         return deid__fail(DEID_ERR_LIMIT, "profile", "sequences nested deeper than %d",
@@ -428,12 +448,12 @@ static deid_status process_item(ctx *c, deid_item *item, unsigned depth, int cle
         deid_elem *e = &item->elems[i];
         deid_status st;
         if ((e->tag >> 16) & 1) {
-            st = private_element(c, item, i, &ps, depth, cleaned);
+            st = private_element(c, item, i, &ps, depth, level);
         } else {
             uint16_t vr = effective_vr(e);
             const deid_recipe_rule *rule = deid__recipe_find(&c->p->recipe, e->tag);
-            action a = rule ? recipe_action(rule) : decide(c, e, vr, depth, cleaned);
-            st = act(c, item, i, a, vr, rule, depth, cleaned);
+            action a = rule ? recipe_action(rule) : decide(c, e, vr, depth, level);
+            st = act(c, item, i, a, vr, rule, depth, level);
         }
         if (st != DEID_OK)
             return st;

@@ -38,11 +38,12 @@ static const struct option {
      "shift dates by a keyed per-patient number of days, keep times", "113107",
      "Retain Longitudinal Temporal Information Modified Dates Option"},
     {"clean-descriptors", DEID_OPT_CLEAN_DESCRIPTORS,
-     "keep descriptions present but emptied (no text cleaner); coded diagnoses kept, cleaned "
-     "item by item",
+     "keep descriptions present but emptied (no text cleaner); coded diagnoses and reasons "
+     "kept as codes",
      "113105", "Clean Descriptors Option"},
     {"clean-structured-content", DEID_OPT_CLEAN_STRUCTURED_CONTENT,
-     "keep acquisition context and specimen preparation sequences, cleaned item by item",
+     "keep acquisition context and specimen preparation as codes and numbers (free text "
+     "replaced)",
      "113104", "Clean Structured Content Option"},
     {"clean-graphics", DEID_OPT_CLEAN_GRAPHICS,
      "graphic annotations are kept cleaned item by item (as without it); overlays and curves "

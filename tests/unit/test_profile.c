@@ -118,6 +118,14 @@ static deid_dataset *build(const char *patient_id)
     put(r, T(6000, 0022), "LO", MARK " overlay");
     put_bytes(r, T(6000, 3000), "OW", MARK "bits", 12);
     put_bytes(r, T(5000, 3000), "OW", MARK "crve", 12);
+    /* code sequence naming the institution (X/Z/D on a sequence) */
+    deid_item *inst = add_item(r, T(0008, 0082));
+    put(inst, T(0008, 0100), "SH", MARK "1");
+    put(inst, T(0008, 0102), "SH", "99LOCAL");
+    put(inst, T(0008, 0104), "LO", MARK " General");
+    deid_item *study = add_item(r, T(0008, 1110));            /* Referenced Study (X/Z) */
+    put(study, T(0008, 1150), "UI", "1.2.840.10008.3.1.2.3.1");
+    put(study, T(0008, 1155), "UI", STUDY_UID);
     /* references */
     deid_item *ref = add_item(r, T(0008, 1140));               /* Referenced Image (X/Z/U*) */
     put(ref, T(0008, 1150), "UI", CT_CLASS);
@@ -126,6 +134,10 @@ static deid_dataset *build(const char *patient_id)
     deid_item *c1 = add_item(r, T(0040, A730));
     put(c1, T(0040, A160), "UT", "report about " MARK);
     put(c1, T(0040, A010), "CS", "CONTAINS");
+    deid_item *cn = add_item(c1, T(0040, A043));               /* Concept Name Code */
+    put(cn, T(0008, 0100), "SH", "121071");
+    put(cn, T(0008, 0102), "SH", "DCM");
+    put(cn, T(0008, 0104), "LO", "Finding " MARK);
     deid_item *c2 = add_item(c1, T(0040, A730));
     put(c2, T(0040, A123), "PN", MARK "^Observer");
     put(c2, T(0040, A121), "DA", "20200315");
@@ -300,7 +312,7 @@ static void test_basic(const deid_key *key)
     CHECK(eq(text(r, T(0008, 002A)), "19000101000000"));       /* X/Z/D -> D */
     CHECK(eq(text(r, T(0008, 0080)), "ANONYMIZED"));           /* X/Z/D -> D */
     CHECK(deid__item_find(r, T(0008, 0081)) == NULL);          /* X */
-    CHECK(eq(text(r, T(0040, A123)), "ANONYMIZED"));           /* D on PN */
+    CHECK(eq(text(r, T(0040, A123)), "ANONYMIZED^"));          /* D on PN */
     CHECK(eq(text(r, T(0072, 0071)), "ANONYMIZED"));           /* D on UR */
     CHECK(eq(text(r, T(0014, 2006)), ""));                     /* PN safety net */
     CHECK(eq(text(r, T(0014, 0102)), ""));                     /* date safety net */
@@ -312,8 +324,11 @@ static void test_basic(const deid_key *key)
     CHECK(c1 != NULL);
     CHECK(eq(text(c1, T(0040, A010)), "CONTAINS"));
     CHECK(eq(text(c1, T(0040, A160)), "ANONYMIZED"));          /* free text: dummy */
-    CHECK(eq(text(child(c1, T(0040, A730)), T(0040, A123)), "ANONYMIZED"));
+    CHECK(eq(text(child(c1, T(0040, A730)), T(0040, A123)), "ANONYMIZED^"));
     CHECK(eq(text(child(c1, T(0040, A730)), T(0040, A121)), "19000101"));
+    const deid_item *inst = child(r, T(0008, 0082));           /* codes naming the institution */
+    CHECK(inst && eq(text(inst, T(0008, 0104)), "ANONYMIZED"));
+    CHECK(inst && eq(text(inst, T(0008, 0100)), "ANONYMIZED"));
     const deid_item *txt = child(child(r, T(0070, 0001)), T(0070, 0008));
     CHECK(txt && eq(text(txt, T(0070, 0006)), "ANONYMIZED"));
     CHECK(deid__item_find(r, T(0020, 4000)) == NULL);          /* Image Comments: X */
@@ -343,6 +358,7 @@ static void test_basic(const deid_key *key)
     const deid_item *d3 = child(child(d1, T(0040, A170)), T(0054, 0016));
     CHECK(eq(text(d1, T(0020, 000E)), series));
     CHECK(eq(text(d3, T(0020, 000D)), study));
+    CHECK(eq(text(child(r, T(0008, 1110)), T(0008, 1155)), study)); /* X/Z sequence: kept */
     CHECK(eq(text(d3, T(0008, 1155)), sop));
     CHECK(eq(text(r, T(0020, 000D)), study));
 
@@ -424,7 +440,11 @@ static void test_clean_options(const deid_key *key)
     CHECK(c1 != NULL);                                         /* content kept, cleaned */
     CHECK(eq(text(c1, T(0040, A010)), "CONTAINS"));
     CHECK(eq(text(c1, T(0040, A160)), "ANONYMIZED"));
-    CHECK(eq(text(child(c1, T(0040, A730)), T(0040, A123)), "ANONYMIZED"));
+    CHECK(eq(text(child(c1, T(0040, A730)), T(0040, A123)), "ANONYMIZED^"));
+    const deid_item *code = child(c1, T(0040, A043));          /* codes kept, meaning not */
+    CHECK(code && eq(text(code, T(0008, 0100)), "121071"));
+    CHECK(code && eq(text(code, T(0008, 0102)), "DCM"));
+    CHECK(code && eq(text(code, T(0008, 0104)), "ANONYMIZED"));
     const deid_item *txt = child(child(r, T(0070, 0001)), T(0070, 0008));
     CHECK(txt && eq(text(txt, T(0070, 0006)), "ANONYMIZED"));
     const char *method = text(r, T(0012, 0063));
@@ -459,6 +479,7 @@ static void test_retain_options(const deid_key *key)
     CHECK(eq(text(&ds->root, T(0008, 0081)), "1 " MARK " Street"));
     CHECK(eq(text(&ds->root, T(0018, 9371)), MARK "-DET"));     /* device: K */
     CHECK(eq(text(&ds->root, T(0008, 0055)), ""));              /* AE title: C -> emptied */
+    CHECK(eq(text(child(&ds->root, T(0008, 0082)), T(0008, 0104)), MARK " General"));
     deid_dataset_free(ds);
     deid_profile_free(p);
 
