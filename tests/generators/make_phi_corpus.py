@@ -737,7 +737,7 @@ def write(c, out, manifest_path):
                     raise RuntimeError(f"{rel}: marker {v} occurs in a kept value")
         dates = {}
         for tag in (0x00080020, 0x00080021, 0x00080022, 0x00080023, 0x00080012, 0x00400244,
-                    0x00100030):
+                    0x0008002A, 0x00100030):
             if tag in back:
                 dates[f"{tag:08X}"] = str(back[tag].value)
         files[rel] = {

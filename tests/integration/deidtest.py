@@ -247,11 +247,18 @@ class PhiSearch:
     values that are only digits (dates, times, numbers, ages) are found when not preceded by a
     digit or '.', so that the digits of a new 2.25 UID do not match by chance."""
 
-    def __init__(self, manifest, exclude_tags=()):
+    def __init__(self, manifest, exclude_tags=(), exclude_vrs=()):
+        """exclude_tags/exclude_vrs: values an option legitimately keeps. Text markers of
+        excluded tags are then looked for one by one instead of by their common prefix."""
         self.prefix = manifest["text_marker"].encode()
         self.uid_root = manifest["uid_root"].encode()
         excluded = {t.upper() for t in exclude_tags}
-        self.values = [p for p in manifest["phi"] if not (set(p["tags"]) & excluded)]
+        self.values = [p for p in manifest["phi"]
+                       if not (set(p["tags"]) & excluded) and p["vr"] not in exclude_vrs]
+        self.by_prefix = len(self.values) == len(manifest["phi"])
+        text = [p["value"] for p in self.values if manifest["text_marker"] in p["value"]]
+        self.text_re = None if self.by_prefix else re.compile(
+            b"|".join(re.escape(v.encode("utf-8")) for v in sorted(text, key=len, reverse=True)))
         numeric = sorted({p["value"] for p in self.values
                           if manifest["text_marker"] not in p["value"]}, key=len, reverse=True)
         self.numeric = numeric
@@ -266,7 +273,8 @@ class PhiSearch:
     def in_bytes(self, data, check_uids=True):
         """List of (what, context) found in data."""
         hits = []
-        for m in re.finditer(re.escape(self.prefix), data):
+        for m in (re.finditer(re.escape(self.prefix), data) if self.by_prefix
+                  else self.text_re.finditer(data)):
             hits.append(("text marker", data[max(0, m.start() - 8):m.end() + 24]))
         if self.numeric_re:
             for m in self.numeric_re.finditer(data):

@@ -1,6 +1,7 @@
 """Bad inputs among good ones: deid-header reports each bad file once, by name, de-identifies
 the good files, exits 1, and leaves no partial or temporary file behind. An output directory
 that cannot be created is a clear error, not a crash."""
+import csv
 import os
 import shutil
 import struct
@@ -58,11 +59,14 @@ def tree():
         with open(os.path.join(inp, rel), "wb") as f:
             f.write(content)
     locked = None
-    if os.geteuid() != 0:   # root reads a chmod 000 folder anyway
+    if os.geteuid() != 0:   # root reads a chmod 000 folder or file anyway
         locked = os.path.join(inp, "locked_dir")
         os.makedirs(locked)
         shutil.copy(samples[0], os.path.join(locked, "hidden.dcm"))
         os.chmod(locked, 0)
+        shutil.copy(samples[0], os.path.join(inp, "unreadable.dcm"))
+        os.chmod(os.path.join(inp, "unreadable.dcm"), 0)
+        bad["unreadable.dcm"] = None
     key = dt.write_key(os.path.join(work, "key.hex"))
     run = dt.run_tool(inp, os.path.join(work, "out"), os.path.join(work, "headers"), key=key)
     if locked:
@@ -129,8 +133,8 @@ def test_keys_csv_lists_only_good_files(tree):
     path = os.path.join(tree.headers, "keys.csv")
     assert os.path.isfile(path), "keys.csv missing"
     with open(path, newline="") as f:
-        rows = [r for r in f.read().splitlines() if r.strip()]
-    has_header = rows and not any(ch.isdigit() for ch in rows[0])
+        rows = [r for r in csv.reader(f) if r]
+    has_header = bool(rows) and not any(ch.isdigit() for cell in rows[0] for ch in cell)
     assert len(rows) - has_header == len(tree.good), rows
 
 

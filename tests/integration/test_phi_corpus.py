@@ -168,6 +168,24 @@ def test_no_phi_in_output_dicom(basic, corpus):
     assert not found, "PHI left in outputs:\n" + "\n".join(found)
 
 
+def test_header_json_describes_output(basic):
+    """Each *_DICOMHeader.json is DICOM JSON of its output (same SOP Instance UID)."""
+    import json
+    problems = []
+    for rel, path, ds in outputs(basic):
+        jp = dt.header_json_for(basic, os.path.relpath(path, basic.out))
+        try:
+            with open(jp, encoding="utf-8") as f:
+                doc = json.load(f)
+            got = doc["00080018"]["Value"][0]
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
+            problems.append(f"{rel}: {jp}: {type(e).__name__}: {e}")
+            continue
+        if got != ds.SOPInstanceUID:
+            problems.append(f"{rel}: JSON SOPInstanceUID {got} != {ds.SOPInstanceUID}")
+    assert not problems, "\n".join(problems[:20])
+
+
 def test_no_phi_in_header_json(basic, corpus):
     search = dt.PhiSearch(corpus[1])
     found, jsons = [], [r for r in dt.files_under(basic.headers) if r != "keys.csv"]
@@ -307,6 +325,11 @@ def test_keys_csv_one_row_per_file(basic, corpus):
 
 # ---- Annex E options --------------------------------------------------------------------------
 
+# Attributes Table E.1-1 keeps (K) or cleans (C) under Retain Patient Characteristics, among
+# those the corpus fills: age, size, weight, ethnic group, smoking status, sex neutered, allergies.
+PATIENT_CHARACTERISTICS = ("00101010", "00101020", "00101030", "00102160", "001021A0", "00102203",
+                           "00102110")
+
 def test_retain_patient_characteristics(work, corpus, key1):
     run = deid(work, corpus, "patchars", key1, "--retain-patient-characteristics")
     assert run.rc == 0, run.explain()
@@ -325,6 +348,11 @@ def test_retain_patient_characteristics(work, corpus, key1):
                             f"{p['birth_date'][:4]} only (month/day not the original)")
         checked += 1
     problems += deid_method_problems(run, [dt.DEID_METHOD_CODES["retain-patient-characteristics"]])
+    # Everything else is still de-identified (the option keeps or cleans only these).
+    search = dt.PhiSearch(corpus[1], exclude_tags=PATIENT_CHARACTERISTICS)
+    for rel in dt.files_under(run.out):
+        with open(os.path.join(run.out, rel), "rb") as f:
+            problems += dt.describe_hits(rel, search.in_bytes(f.read()))
     assert checked and not problems, "\n".join(problems[:40])
 
 
@@ -359,4 +387,10 @@ def test_retain_longitudinal_modified_dates(work, corpus, key1):
         problems.append(f"shifted dates found for {sorted(shifts)} only")
     problems += deid_method_problems(
         run, [dt.DEID_METHOD_CODES["retain-longitudinal-modified-dates"]])
+    # Everything else is still de-identified. Dates and times are left out: times may be kept,
+    # and a shifted date can equal another attribute's original date by chance.
+    search = dt.PhiSearch(m, exclude_vrs=("DA", "DT", "TM"))
+    for rel in dt.files_under(run.out):
+        with open(os.path.join(run.out, rel), "rb") as f:
+            problems += dt.describe_hits(rel, search.in_bytes(f.read()))
     assert not problems, "\n".join(problems[:40])

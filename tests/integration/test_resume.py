@@ -1,5 +1,6 @@
 """--resume-anonymization redoes only the files whose output is missing: the others are not
 rewritten, and keys.csv keeps exactly one row per file."""
+import csv
 import os
 import time
 
@@ -18,8 +19,8 @@ def snapshot(root):
 
 def key_rows(headers):
     with open(os.path.join(headers, "keys.csv"), newline="") as f:
-        rows = [r for r in f.read().splitlines() if r.strip()]
-    has_header = bool(rows) and not any(ch.isdigit() for ch in rows[0])
+        rows = [tuple(r) for r in csv.reader(f) if r]
+    has_header = bool(rows) and not any(ch.isdigit() for cell in rows[0] for ch in cell)
     return rows[1:] if has_header else rows
 
 
