@@ -4,17 +4,10 @@
 
 const deid_annex_e_row *deid__annex_e_find(uint32_t tag)
 {
-    size_t lo = 0, hi = deid__annex_e_count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (deid__annex_e_rows[mid].tag < tag)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < deid__annex_e_count && deid__annex_e_rows[lo].tag == tag
-               ? &deid__annex_e_rows[lo]
-               : NULL;
+    size_t i = deid__tag_lower_bound(deid__annex_e_rows, deid__annex_e_count,
+                                     sizeof deid__annex_e_rows[0], tag);
+    return i < deid__annex_e_count && deid__annex_e_rows[i].tag == tag ? &deid__annex_e_rows[i]
+                                                                        : NULL;
 }
 
 int deid__dict_keyword(const char *keyword, uint32_t *tag, uint16_t *vr)
@@ -39,14 +32,8 @@ int deid__dict_keyword(const char *keyword, uint32_t *tag, uint16_t *vr)
 
 uint16_t deid__dict_tag_vr(uint32_t tag)
 {
-    size_t lo = 0, hi = deid__dict_count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (deid__dict_entries[mid].tag < tag)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < deid__dict_count && deid__dict_entries[lo].tag == tag ? deid__dict_entries[lo].vr
-                                                                      : DEID_VR_UN;
+    size_t i = deid__tag_lower_bound(deid__dict_entries, deid__dict_count,
+                                     sizeof deid__dict_entries[0], tag);
+    return i < deid__dict_count && deid__dict_entries[i].tag == tag ? deid__dict_entries[i].vr
+                                                                    : DEID_VR_UN;
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "dicom/dataset_int.h"
 
 /* Basic Profile actions as they appear in the table (combined ones included). */
@@ -42,6 +43,24 @@ extern const deid_annex_e_row deid__annex_e_rows[]; /* sorted by tag */
 extern const size_t deid__annex_e_count;
 extern const deid_annex_e_masked_row deid__annex_e_masked[];
 extern const size_t deid__annex_e_masked_count;
+
+/* Index of the first element of an array sorted by tag (its first member, a uint32_t) whose
+ * tag is not below `tag`; n when none. Shared by the table, dictionary and recipe lookups. */
+static inline size_t deid__tag_lower_bound(const void *base, size_t n, size_t size, uint32_t tag)
+{
+    const unsigned char *b = base;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t t;
+        memcpy(&t, b + mid * size, sizeof t);
+        if (t < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
 
 /* Row of an exact tag (binary search), NULL when the table does not list it. Masked rows
  * (curves, overlays) are not searched: the engine removes those groups whole. */

@@ -153,21 +153,15 @@ static long shift_value(const char *v, size_t n, int days, char *out, int dt)
 /* Values separated by '\'. The output is never longer than the input. */
 static size_t shift_values(const char *in, size_t n, int days, char *out, int dt)
 {
-    size_t o = 0, i = 0;
-    for (;;) {
-        size_t end = i;
-        while (end < n && in[end] != '\\')
-            end++;
-        const char *v;
-        size_t vn = deid__trim(in + i, end - i, &v);
+    size_t o = 0, pos = 0, vn;
+    const char *v;
+    for (int first = 1; deid__next_value(in, n, &pos, &v, &vn); first = 0) {
+        if (!first)
+            out[o++] = '\\';
         long w = shift_value(v, vn, days, out + o, dt);
         if (w < 0)
             return (size_t)-1;
         o += (size_t)w;
-        if (end >= n)
-            break;
-        out[o++] = '\\';
-        i = end + 1;
     }
     return o;
 }
@@ -185,10 +179,8 @@ size_t deid__shift_dt(const char *in, size_t n, int days, char *out)
 int deid__birth_year(const char *in, size_t n, char out[9])
 {
     const char *v;
-    size_t end = 0;
-    while (end < n && in[end] != '\\')
-        end++;
-    size_t vn = deid__trim(in, end, &v);
+    size_t pos = 0, vn = 0;
+    deid__next_value(in, n, &pos, &v, &vn); /* the first value */
     char tmp[8];
     if (shift_one_da(v, vn, 0, tmp) < 0)
         return -1;

@@ -219,19 +219,13 @@ static deid_status map_values(ctx *c, deid_elem *e, size_t per_value, value_fn f
     char *out = scratch(c, cap);
     if (!out)
         return DEID_ERR_NOMEM;
-    size_t o = 0, i = 0;
-    for (;;) {
-        size_t end = i;
-        while (end < n && in[end] != '\\')
-            end++;
-        const char *v;
-        size_t vn = deid__trim(in + i, end - i, &v);
+    size_t o = 0, pos = 0, vn;
+    const char *v;
+    for (int first = 1; deid__next_value(in, n, &pos, &v, &vn); first = 0) {
+        if (!first)
+            out[o++] = '\\';
         if (vn)
             o += fn(c, v, vn, out + o);
-        if (end >= n)
-            break;
-        out[o++] = '\\';
-        i = end + 1;
     }
     while (o > 0 && out[o - 1] == '\\') /* all-empty values: nothing left to say */
         o--;

@@ -50,6 +50,10 @@ deid_status deid__sodium_ready(const char *module);
 /* ---- pseudonym.c ------------------------------------------------------------------------- */
 /* Copy s[0..n) without leading/trailing spaces and NULs: *start and returned length. */
 size_t deid__trim(const char *s, size_t n, const char **start);
+/* Walk the backslash-separated values of in[0..n): *pos starts at 0; each call sets *v and *vn to
+ * the next value without padding and returns 1, then 0 after the last one. A value of zero
+ * length still counts: A, two backslashes and B are three values. */
+int deid__next_value(const char *in, size_t n, size_t *pos, const char **v, size_t *vn);
 /* 10-digit pseudonym of an identifier value (already trimmed, n bytes). */
 void deid__pseudonym(const deid_profile *p, const char *id, size_t n, char out[11]);
 /* "2.25.<decimal>" of a UID value (already trimmed, n bytes); returns the length written. */

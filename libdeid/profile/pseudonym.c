@@ -53,6 +53,18 @@ size_t deid__trim(const char *s, size_t n, const char **start)
     return n;
 }
 
+int deid__next_value(const char *in, size_t n, size_t *pos, const char **v, size_t *vn)
+{
+    if (*pos > n)
+        return 0;
+    size_t end = *pos;
+    while (end < n && in[end] != '\\')
+        end++;
+    *vn = deid__trim(in + *pos, end - *pos, v);
+    *pos = end + 1; /* past n after the last value */
+    return 1;
+}
+
 void deid__pseudonym(const deid_profile *p, const char *id, size_t n, char out[11])
 {
     unsigned char d[DIGEST_BYTES];

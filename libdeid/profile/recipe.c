@@ -227,13 +227,8 @@ void deid__recipe_free(deid_recipe *r)
 
 const deid_recipe_rule *deid__recipe_find(const deid_recipe *r, uint32_t tag)
 {
-    size_t lo = 0, hi = r->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r->rules[mid].tag < tag)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < r->n && r->rules[lo].tag == tag ? &r->rules[lo] : NULL;
+    if (r->n == 0)
+        return NULL;
+    size_t i = deid__tag_lower_bound(r->rules, r->n, sizeof r->rules[0], tag);
+    return i < r->n && r->rules[i].tag == tag ? &r->rules[i] : NULL;
 }
