@@ -12,8 +12,8 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Union,
-                    overload)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, TypeVar,
+                    Union, overload)
 
 from . import _lib
 
@@ -97,15 +97,51 @@ def _flags(names: Iterable[str]) -> int:
     return flags
 
 
-class Key:
+class _Handle:
+    """An owned C handle: :meth:`close` frees it (also done when the object is collected), and
+    the object is a context manager that closes it."""
+
+    _free_function = ""  # name of the deid_*_free function for this kind of handle
+    _handle: Optional[int] = None
+
+    def _ptr(self) -> int:
+        if self._handle is None:
+            raise ValueError(f"{type(self).__name__} is closed")
+        return self._handle
+
+    def close(self) -> None:
+        """Free the handle now (keys are wiped first)."""
+        if self._handle is not None:
+            getattr(_lib.lib(), self._free_function)(self._handle)
+            self._handle = None
+
+    def __enter__(self: "_H") -> "_H":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+
+_H = TypeVar("_H", bound=_Handle)
+
+
+class Key(_Handle):
     """A secret 32-byte key for keyed pseudonyms, held (and wiped when freed) by the library.
 
     Anyone holding the key can link pseudonyms back to the original identifiers: keep the key
     file private (the library refuses one readable by group or others).
     """
 
+    _free_function = "deid_key_free"
+
     def __init__(self, _handle: int, created: bool = False) -> None:
-        self._handle: Optional[int] = _handle
+        self._handle = _handle
         #: True when :meth:`load` created the key file.
         self.created = created
 
@@ -137,29 +173,6 @@ class Key:
         """Write the key to a new 0600 key file; fails if ``path`` exists."""
         _check(_lib.lib().deid_key_save_file(self._ptr(), os.fsencode(path)))
 
-    def _ptr(self) -> int:
-        if self._handle is None:
-            raise ValueError("key is closed")
-        return self._handle
-
-    def close(self) -> None:
-        """Wipe and free the key now (also done when the object is collected)."""
-        if self._handle is not None:
-            _lib.lib().deid_key_free(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> "Key":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown
-            pass
-
     def __repr__(self) -> str:
         return "<deid.Key (secret)>" if self._handle is not None else "<deid.Key closed>"
 
@@ -174,7 +187,7 @@ def _as_key(key: Optional[KeyLike]) -> Key:
     return key if isinstance(key, Key) else Key.load(key, create=True)
 
 
-class Profile:
+class Profile(_Handle):
     """A configured de-identification profile (PS3.15 Annex E Basic Profile plus options).
 
     Args:
@@ -189,10 +202,11 @@ class Profile:
     A profile is immutable and may be used from several threads at once.
     """
 
+    _free_function = "deid_profile_free"
+
     def __init__(self, key: KeyLike, options: Iterable[str] = (),
                  recipe: Optional[PathLike] = None, max_date_shift_days: Optional[int] = None,
                  patient_name_prefix: Optional[str] = None) -> None:
-        self._handle: Optional[int] = None
         lib = _lib.lib()
         opts = _lib.ProfileOptions()
         _check(lib.deid_profile_options_init(ctypes.byref(opts), _lib.PROFILE_OPTIONS_VERSION))
@@ -206,11 +220,6 @@ class Profile:
         handle = ctypes.c_void_p()
         _check(lib.deid_profile_new(ctypes.byref(opts), k._ptr(), ctypes.byref(handle)))
         self._handle = handle.value
-
-    def _ptr(self) -> int:
-        if self._handle is None:
-            raise ValueError("profile is closed")
-        return self._handle
 
     @overload
     def deidentify(self, data: "pydicom.Dataset", output: Optional[PathLike] = None
@@ -270,23 +279,6 @@ class Profile:
                                                   ctypes.byref(days)))
         return days.value
 
-    def close(self) -> None:
-        """Free the profile now (also done when the object is collected)."""
-        if self._handle is not None:
-            _lib.lib().deid_profile_free(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> "Profile":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def _is_pydicom_dataset(obj: Any) -> bool:
@@ -402,7 +394,7 @@ ProgressCallback = Callable[[Progress], Optional[bool]]
 LogCallback = Callable[[int, str, str], None]
 
 
-class Batch:
+class Batch(_Handle):
     """De-identify a directory tree the way ``deid-header`` does (``deid_batch_*``).
 
     Args:
@@ -425,6 +417,8 @@ class Batch:
             worker threads.
     """
 
+    _free_function = "deid_batch_free"
+
     def __init__(self, input: PathLike, output: PathLike, headers: Optional[PathLike] = None,
                  *, key: Optional[KeyLike] = None, profile: Optional[Profile] = None,
                  options: Iterable[str] = (), recipe: Optional[PathLike] = None,
@@ -434,7 +428,6 @@ class Batch:
                  write_json: bool = True, log_path: Optional[PathLike] = None,
                  progress: Optional[ProgressCallback] = None,
                  log: Optional[LogCallback] = None) -> None:
-        self._handle: Optional[int] = None
         self._profile = profile if profile is not None else Profile(_as_key(key), options,
                                                                     recipe)
         self._progress = progress
@@ -492,11 +485,9 @@ class Batch:
             DeidError: the run could not start (unreadable input, unwritable output).
             Exception: whatever the progress or log callback raised (the run is cancelled).
         """
-        if self._handle is None:
-            raise ValueError("batch is closed")
         s = _lib.BatchSummary()
         self._error = None
-        status = _lib.lib().deid_batch_run(self._handle, ctypes.byref(s))
+        status = _lib.lib().deid_batch_run(self._ptr(), ctypes.byref(s))
         if self._error is not None:
             raise self._error
         cancelled = status == Status.CANCELLED
@@ -505,21 +496,3 @@ class Batch:
         return BatchSummary(s.found, s.ok, s.skipped, s.failed, s.seconds_scan, s.seconds_read,
                             s.seconds_deid, s.seconds_write, s.seconds_total, s.bytes_in,
                             s.bytes_out, cancelled)
-
-    def close(self) -> None:
-        """Free the batch now (also done when the object is collected)."""
-        if self._handle is not None:
-            _lib.lib().deid_batch_free(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> "Batch":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
