@@ -30,18 +30,23 @@ def key2(work):
     return dt.write_key(os.path.join(work, "key2.hex"), dt.KEY2)
 
 
-def deid(work, corpus, name, key, *options):
+def deid(work, corpus, name, key, *options, mirrored=True):
     """Run the tool over the corpus into work/name/{out,headers} and pair the outputs."""
     d = os.path.join(work, name)
     out, hdr = os.path.join(d, "out"), os.path.join(d, "headers")
     run = dt.run_tool(corpus[0], out, hdr, *options, key=key)
-    run.pairs, run.pair_problems = dt.pair_outputs(corpus[0], list(corpus[1]["files"]), out)
+    run.pairs, run.pair_problems = ({}, []) if not mirrored else dt.pair_outputs(
+        corpus[0], list(corpus[1]["files"]), out)
     return run
 
 
 @pytest.fixture(scope="module")
 def basic(work, corpus, key1):
-    return deid(work, corpus, "basic", key1)
+    """The Basic Profile run, with a log file and a line per file on stderr (both scanned)."""
+    log = os.path.join(work, "basic.log")
+    run = deid(work, corpus, "basic", key1, "--log", log, "--verbose")
+    run.log = log
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -198,9 +203,15 @@ def test_no_phi_in_header_json(basic, corpus):
     assert not found, "PHI in the headers directory:\n" + "\n".join(found)
 
 
-def test_no_phi_on_console(basic, corpus):
-    hits = dt.PhiSearch(corpus[1]).in_bytes(basic.console)
-    assert not hits, "\n".join(dt.describe_hits("stdout/stderr", hits))
+def test_no_phi_on_console_or_log(basic, corpus):
+    search = dt.PhiSearch(corpus[1])
+    assert os.path.isfile(basic.log), "--log FILE was not written"
+    with open(basic.log, "rb") as f:
+        log = f.read()
+    assert log.strip(), "empty log"
+    found = dt.describe_hits("stdout/stderr (--verbose)", search.in_bytes(basic.console))
+    found += dt.describe_hits("--log file", search.in_bytes(log))
+    assert not found, "\n".join(found)
 
 
 def test_kept_attributes_are_byte_identical(basic, corpus):
@@ -321,6 +332,56 @@ def test_keys_csv_one_row_per_file(basic, corpus):
     data = rows[1:] if has_header else rows
     assert len(data) == len(corpus[1]["files"]), rows[:3]
     assert len({tuple(r) for r in data}) == len(data)
+
+
+def test_flat_output_with_prefix(work, corpus, key1, basic):
+    """--no-preserve-directory-structure --filename-prefix P: every output directly in OUTPUT
+    as P<pseudonym>_<instance>.dcm, its JSON directly in HEADERS, the same instances."""
+    run = deid(work, corpus, "flat", key1, "--no-preserve-directory-structure",
+               "--filename-prefix", "TRIAL7_", mirrored=False)
+    assert run.rc == 0, run.explain()
+    outs = dt.files_under(run.out)
+    problems = [f"{r}: not directly in OUTPUT" for r in outs if os.path.dirname(r)]
+    for r in outs:
+        mt = dt.OUTPUT_NAME.match(os.path.basename(r))
+        if not mt or mt["prefix"] != "TRIAL7_":
+            problems.append(f"{r}: name is not TRIAL7_<10 digits>_<8 digits>.dcm")
+        elif not os.path.isfile(os.path.join(run.headers, r[:-4] + "_DICOMHeader.json")):
+            problems.append(f"{r}: no {r[:-4]}_DICOMHeader.json in HEADERS")
+    if len(outs) != len(corpus[1]["files"]):
+        problems.append(f"{len(outs)} outputs for {len(corpus[1]['files'])} inputs")
+    flat = {str(pydicom.dcmread(os.path.join(run.out, r)).SOPInstanceUID) for r in outs}
+    mirrored = {str(ds.SOPInstanceUID) for _, _, ds in outputs(basic)}
+    if flat != mirrored:
+        problems.append("not the same SOP Instance UIDs as the mirrored run with the same key")
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_recipe_overrides_table(work, corpus, key1):
+    """--recipe: keep one attribute, replace another; everything else is still de-identified."""
+    import json
+    recipe = os.path.join(work, "recipe.json")
+    with open(recipe, "w") as f:
+        json.dump({"version": 1, "rules": [
+            {"tag": "StudyDescription", "action": "keep"},
+            {"tag": "(0008,0080)", "action": "replace", "value": "SITE A"}]}, f)
+    run = deid(work, corpus, "recipe", key1, "--recipe", recipe)
+    assert run.rc == 0, run.explain()
+    m, problems = corpus[1], []
+    originals = {}
+    for rel in m["files"]:
+        ds = pydicom.dcmread(os.path.join(corpus[0], rel), stop_before_pixels=True)
+        originals[rel] = str(ds.StudyDescription)
+    for rel, path, ds in outputs(run):
+        if str(ds.get("StudyDescription", "")) != originals[rel]:
+            problems.append(f"{rel}: StudyDescription {ds.get('StudyDescription')!r} not kept")
+        if str(ds.get("InstitutionName", "")) != "SITE A":
+            problems.append(f"{rel}: InstitutionName {ds.get('InstitutionName')!r} != 'SITE A'")
+    search = dt.PhiSearch(m, exclude_tags=("00081030",))
+    for rel in dt.files_under(run.out):
+        with open(os.path.join(run.out, rel), "rb") as f:
+            problems += dt.describe_hits(rel, search.in_bytes(f.read()))
+    assert not problems, "\n".join(problems[:40])
 
 
 # ---- Annex E options --------------------------------------------------------------------------
