@@ -23,11 +23,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
-    c = phi.Corpus(a.seed, stream_to=a.out)
-    p = c.patient("P1", "F")
-    s = c.study(p)
-    se = c.series(s, "CT", 1, "ct")
-    c.ct(se, a.slices, size=a.size)
+    c = phi.build_ct_series(a.seed, a.slices, a.size, "ct", stream_to=a.out)
     print(f"{len(c.files)} CT slices {a.size}x{a.size} -> {a.out} in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0

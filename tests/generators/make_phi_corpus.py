@@ -236,6 +236,13 @@ def add_curve(ds, phi, points=16):
     phi.put_bytes(ds, g | 0x3000, "OB", 0, kind="curve", pad=points * 2)
 
 
+def sop_ref(sop_class, sop_uid):
+    """An item naming one SOP instance (Referenced SOP Class/Instance UID)."""
+    it = Dataset()
+    it.ReferencedSOPClassUID, it.ReferencedSOPInstanceUID = sop_class, sop_uid
+    return it
+
+
 def code_item(value, scheme, meaning):
     it = Dataset()
     it.CodeValue, it.CodingSchemeDesignator, it.CodeMeaning = value, scheme, meaning
@@ -249,9 +256,7 @@ def nested_reference(ds, phi, target, refs, rel):
     for tag, vr in NESTED_PHI[3:]:
         phi.put(lvl3, tag, vr, 3, kind="nested")
     add_private_blocks(lvl3, phi, 3, 0x0019, 0x0021)
-    lvl2 = Dataset()
-    lvl2.ReferencedSOPClassUID = target["sop_class"]
-    lvl2.ReferencedSOPInstanceUID = target["sop_uid"]
+    lvl2 = sop_ref(target["sop_class"], target["sop_uid"])
     phi.put(lvl2, *NESTED_PHI[1], 2, kind="nested")
     phi.put(lvl2, *NESTED_PHI[2], 2, kind="nested")
     lvl2.PurposeOfReferenceCodeSequence = Sequence([lvl3])
@@ -260,9 +265,7 @@ def nested_reference(ds, phi, target, refs, rel):
     phi.put(lvl1, *NESTED_PHI[0], 1, kind="nested")
     lvl1.ReferencedInstanceSequence = Sequence([lvl2])
     ds.ReferencedSeriesSequence = Sequence([lvl1])
-    img = Dataset()   # Referenced Image Sequence (X/Z/U*) naming the same instance
-    img.ReferencedSOPClassUID = target["sop_class"]
-    img.ReferencedSOPInstanceUID = target["sop_uid"]
+    img = sop_ref(target["sop_class"], target["sop_uid"])   # Referenced Image Sequence (X/Z/U*)
     if "ReferencedImageSequence" in ds:
         ds.ReferencedImageSequence.append(img)
     else:
@@ -353,10 +356,7 @@ class Corpus:
             phi.put(other, tag, vr, 1, value=value)
         other.TypeOfPatientID = "TEXT"
         ds.OtherPatientIDsSequence = Sequence([other])
-        refstudy = Dataset()
-        refstudy.ReferencedSOPClassUID = STUDY_COMPONENT
-        refstudy.ReferencedSOPInstanceUID = st["ref_study_uid"]
-        ds.ReferencedStudySequence = Sequence([refstudy])
+        ds.ReferencedStudySequence = Sequence([sop_ref(STUDY_COMPONENT, st["ref_study_uid"])])
         req = Dataset()
         for tag, vr, value in st["request"]:
             phi.put(req, tag, vr, 1, value=value)
@@ -454,9 +454,7 @@ class Corpus:
             ds.EchoTrainLength = 1
             add_overlay(ds, self.phi, 64, 64)
             if i > 1:   # Referenced Image Sequence (X/Z/U*): previous slice
-                it = Dataset()
-                it.ReferencedSOPClassUID = MR_IMAGE
-                it.ReferencedSOPInstanceUID = se["instances"][-1]["sop_uid"]
+                it = sop_ref(MR_IMAGE, se["instances"][-1]["sop_uid"])
                 ds.ReferencedImageSequence = Sequence([it])
             if target:
                 nested_reference(ds, self.phi, target, self.refs, rel)
@@ -499,12 +497,7 @@ class Corpus:
         ds.ReferencedPerformedProcedureStepSequence = Sequence([])
         ds.add_new(0x0040A730, "SQ", Sequence(self.content_tree()))
         first = evidence[0]
-        sops = []
-        for inst in evidence:
-            it = Dataset()
-            it.ReferencedSOPClassUID = inst["sop_class"]
-            it.ReferencedSOPInstanceUID = inst["sop_uid"]
-            sops.append(it)
+        sops = [sop_ref(inst["sop_class"], inst["sop_uid"]) for inst in evidence]
         ser = Dataset()
         ser.SeriesInstanceUID = first["series_uid"]
         ser.ReferencedSOPSequence = Sequence(sops)
@@ -576,18 +569,11 @@ class Corpus:
         first = cts[0]
         ds.FrameOfReferenceUID = first["ds"].FrameOfReferenceUID
         ds.PositionReferenceIndicator = ""
-        contour_images = []
-        for inst in cts:
-            it = Dataset()
-            it.ReferencedSOPClassUID = inst["sop_class"]
-            it.ReferencedSOPInstanceUID = inst["sop_uid"]
-            contour_images.append(it)
+        contour_images = [sop_ref(inst["sop_class"], inst["sop_uid"]) for inst in cts]
         rser = Dataset()
         rser.SeriesInstanceUID = first["series_uid"]
         rser.ContourImageSequence = Sequence(contour_images)
-        rstu = Dataset()
-        rstu.ReferencedSOPClassUID = STUDY_COMPONENT
-        rstu.ReferencedSOPInstanceUID = first["ds"].StudyInstanceUID
+        rstu = sop_ref(STUDY_COMPONENT, first["ds"].StudyInstanceUID)
         rstu.RTReferencedSeriesSequence = Sequence([rser])
         rfor = Dataset()
         rfor.FrameOfReferenceUID = first["ds"].FrameOfReferenceUID
@@ -602,9 +588,7 @@ class Corpus:
         ds.StructureSetROISequence = Sequence([roi])
         contours = []
         for k, inst in enumerate(cts[:3]):
-            img = Dataset()
-            img.ReferencedSOPClassUID = inst["sop_class"]
-            img.ReferencedSOPInstanceUID = inst["sop_uid"]
+            img = sop_ref(inst["sop_class"], inst["sop_uid"])
             c = Dataset()
             c.ContourImageSequence = Sequence([img])
             c.ContourGeometricType = "CLOSED_PLANAR"
@@ -682,13 +666,14 @@ def build(seed):
     return c
 
 
-def build_sample(seed):
-    """Three 64x64 CT slices of one patient (a few KB each) for the README demo."""
-    c = Corpus(seed)
+def build_ct_series(seed, slices=3, size=64, folder="patient1/ct", stream_to=None):
+    """One patient's CT series: the README sample (3 slices 64x64, a few KB each) and, with
+    stream_to, the benchmark corpus (make_ct_corpus.py)."""
+    c = Corpus(seed, stream_to=stream_to)
     p = c.patient("P1", "F")
     s = c.study(p)
-    ct = c.series(s, "CT", 1, "patient1/ct")
-    c.ct(ct, 3)
+    ct = c.series(s, "CT", 1, folder)
+    c.ct(ct, slices, size=size)
     return c
 
 
@@ -787,7 +772,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=20240611)
     ap.add_argument("--sample", action="store_true", help="3 small CT files for demos")
     a = ap.parse_args(argv)
-    c = build_sample(a.seed) if a.sample else build(a.seed)
+    c = build_ct_series(a.seed) if a.sample else build(a.seed)
     m = write(c, a.out, a.manifest)
     print(f"{len(m['files'])} files, {len(m['phi'])} PHI values, {len(m['uids'])} UIDs "
           f"-> {a.out}", file=sys.stderr)
