@@ -12,7 +12,7 @@ import pydicom
 import pytest
 
 import deid
-from conftest import PATIENT_ID, PATIENT_NAME, SERIES_UID, STUDY_UID, make_dataset
+from conftest import PATIENT_ID, PATIENT_NAME, SERIES_UID, STUDY_UID, make_dataset, to_bytes
 
 
 def read(data: bytes) -> "pydicom.Dataset":
@@ -139,11 +139,25 @@ def test_batch_on_generated_folder(dicom_dir, key, tmp_path):
     assert again.ok == 0 and again.skipped == 3
 
 
-def test_batch_cancel_from_progress(dicom_dir, key, tmp_path):
-    summary = deid.Batch(dicom_dir, tmp_path / "out", key=key, workers=1,
-                         progress=lambda p: True).run()
+def test_batch_cancel_from_progress(key, tmp_path):
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(40):  # enough that the first progress call comes before the last file
+        (src / f"{i}.dcm").write_bytes(to_bytes(make_dataset(i)))
+    calls = []
+    summary = deid.Batch(src, tmp_path / "out", key=key, workers=1,
+                         progress=lambda p: calls.append(p) or True).run()
     assert summary.cancelled
-    assert summary.ok < 3
+    assert summary.ok < 40
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) == summary.ok  # finished files kept
+
+
+def test_progress_exception_propagates(dicom_dir, key, tmp_path):
+    def boom(_p):
+        raise RuntimeError("from the callback")
+
+    with pytest.raises(RuntimeError, match="from the callback"):
+        deid.Batch(dicom_dir, tmp_path / "out", key=key, progress=boom).run()
 
 
 def test_batch_unreadable_input_raises(key, tmp_path):
