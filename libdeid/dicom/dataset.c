@@ -283,18 +283,37 @@ deid_status deid_dataset_set(deid_dataset *ds, uint32_t tag, const char *vr, con
     if (size > 0xFFFFFFFEu)
         return deid__fail(DEID_ERR_LIMIT, "dicom", "%s: set (%04X,%04X): value too long",
                           deid__ds_label(ds), g, el);
+    /* the Transfer Syntax UID is the one the object is written in */
+    char *ts = NULL;
+    if (tag == 0x00020010u) {
+        size_t n = size;
+        while (n && (((const char *)value)[n - 1] == '\0' || ((const char *)value)[n - 1] == ' '))
+            n--;
+        if (n == 0 || memchr(value, '\0', n))
+            return deid__fail(DEID_ERR_ARGUMENT, "dicom", "%s: set (0002,0010): not a UID",
+                              deid__ds_label(ds));
+        if (!(ts = deid__strndup(value, n)))
+            return DEID_ERR_NOMEM;
+    }
     deid_item *item = item_for(ds, tag);
     int existed = deid__item_find(item, tag) != NULL;
     deid_elem *e = deid__item_put(item, tag, v);
-    if (!e)
+    if (!e) {
+        free(ts);
         return DEID_ERR_NOMEM;
+    }
     uint16_t old = e->vr;
     e->vr = v; /* padding depends on the VR */
     if (deid__elem_set(e, value, size) != 0) {
         e->vr = old;
         if (!existed)
             deid__item_remove(item, tag);
+        free(ts);
         return DEID_ERR_NOMEM;
+    }
+    if (ts) {
+        free(ds->transfer_syntax);
+        ds->transfer_syntax = ts;
     }
     return DEID_OK;
 }

@@ -383,6 +383,17 @@ static void test_access(void)
     deid_dataset_free(again);
     deid_free(out);
 
+    /* setting the Transfer Syntax UID changes how the object is written */
+    CHECK_OK(deid_dataset_set_string(ds, DEID_TAG(0x0002, 0x0010), "1.2.840.10008.1.2"));
+    CHECK(!strcmp(deid_dataset_transfer_syntax(ds), "1.2.840.10008.1.2"));
+    CHECK_OK(deid_dataset_write_memory(ds, &out, &outsize));
+    CHECK_OK(deid_dataset_read_memory(out, outsize, NULL, NULL, &again));
+    CHECK(again && !strcmp(deid_dataset_transfer_syntax(again), "1.2.840.10008.1.2"));
+    deid_dataset_free(again);
+    deid_free(out);
+    CHECK(deid_dataset_set(ds, DEID_TAG(0x0002, 0x0010), "UI", "  ", 2) == DEID_ERR_ARGUMENT);
+    CHECK(!strcmp(deid_dataset_transfer_syntax(ds), "1.2.840.10008.1.2"));
+
     /* NULLs */
     CHECK(deid_dataset_get(NULL, 0, &v, &n) == DEID_ERR_ARGUMENT);
     CHECK(deid_dataset_set(ds, DEID_TAG(0x0010, 0x0010), "PN", NULL, 3) == DEID_ERR_ARGUMENT);
