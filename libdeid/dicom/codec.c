@@ -113,8 +113,8 @@ static const char *check_jpeg(const deid_frame_desc *l, const char *ts, const ui
                 *codec = DEID_CODEC_TURBO;
             else if (m == 0xC3)
                 *codec = DEID_CODEC_LOSSLESS;
-            else if (ls ? m != 0xF7 : !((m == 0xC1 || m == 0xC2) && s[0] == 12))
-                return "unsupported JPEG process"; /* GDCM: 12-bit DCT and JPEG-LS only */
+            else if (ls ? m != 0xF7 : !(m == 0xC1 && s[0] == 12))
+                return "unsupported JPEG process"; /* GDCM: 12-bit sequential, JPEG-LS */
         }
         if (m == 0xC4 && !dht_ok(d + pos + 4, len - 2))
             return "bad JPEG Huffman table";
