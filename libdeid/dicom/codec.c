@@ -10,14 +10,6 @@
 #include "core/core.h"
 #include "dicom/dicom_int.h"
 
-static uint64_t rd_le(const uint8_t *v, size_t n)
-{
-    uint64_t x = 0;
-    for (size_t i = n; i-- > 0;)
-        x = (x << 8) | v[i];
-    return x;
-}
-
 static unsigned be16(const uint8_t *p) { return (unsigned)(p[0] << 8 | p[1]); }
 
 static uint32_t be32(const uint8_t *p)
@@ -155,12 +147,12 @@ static const char *check_rle(const deid_frame_desc *l, const uint8_t *d, size_t 
 {
     if (n < 64)
         return "RLE header truncated";
-    uint32_t segs = (uint32_t)rd_le(d, 4);
+    uint32_t segs = (uint32_t)deid__rd_le(d, 4);
     if (segs == 0 || segs > 15 || segs != l->samples * (l->bits_allocated / 8))
         return "RLE segment count does not match the pixel format";
     uint32_t prev = 0;
     for (uint32_t i = 0; i < segs; i++) {
-        uint32_t off = (uint32_t)rd_le(d + 4 + 4 * i, 4);
+        uint32_t off = (uint32_t)deid__rd_le(d + 4 + 4 * i, 4);
         if (off < 64 || off <= prev || off >= n)
             return "RLE segment offsets out of range";
         prev = off;

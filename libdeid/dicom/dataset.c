@@ -54,6 +54,14 @@ const char *deid__ds_label(const deid_dataset *ds)
     return ds && ds->name ? ds->name : "<memory>";
 }
 
+uint64_t deid__rd_le(const uint8_t *v, size_t n)
+{
+    uint64_t x = 0;
+    for (size_t i = n; i-- > 0;)
+        x = (x << 8) | v[i];
+    return x;
+}
+
 void deid__vr_string(uint16_t vr, char out[3])
 {
     out[0] = (char)(vr >> 8);
@@ -68,17 +76,10 @@ long long deid__item_uint(const deid_item *item, uint32_t tag)
         return -1;
     const uint8_t *v = e->value;
     switch (e->vr) {
-    case DEID_VR('U', 'S'): return e->len >= 2 ? (long long)(v[0] | (v[1] << 8)) : -1;
-    case DEID_VR('S', 'S'):
-        return e->len >= 2 ? (long long)(int16_t)(uint16_t)(v[0] | (v[1] << 8)) : -1;
-    case DEID_VR('U', 'L'):
-    case DEID_VR('S', 'L'): {
-        if (e->len < 4)
-            return -1;
-        uint32_t u = (uint32_t)v[0] | ((uint32_t)v[1] << 8) | ((uint32_t)v[2] << 16) |
-                     ((uint32_t)v[3] << 24);
-        return e->vr == DEID_VR('S', 'L') ? (long long)(int32_t)u : (long long)u;
-    }
+    case DEID_VR('U', 'S'): return e->len >= 2 ? (long long)deid__rd_le(v, 2) : -1;
+    case DEID_VR('S', 'S'): return e->len >= 2 ? (int16_t)(uint16_t)deid__rd_le(v, 2) : -1;
+    case DEID_VR('U', 'L'): return e->len >= 4 ? (long long)deid__rd_le(v, 4) : -1;
+    case DEID_VR('S', 'L'): return e->len >= 4 ? (int32_t)(uint32_t)deid__rd_le(v, 4) : -1;
     case DEID_VR('I', 'S'): {
         char buf[32];
         if (deid__elem_text(e, buf, sizeof buf) == (size_t)-1)
@@ -327,8 +328,8 @@ deid_status deid_dataset_set_string(deid_dataset *ds, uint32_t tag, const char *
         char s[3];
         deid__vr_string(v, s);
         return deid__fail(DEID_ERR_ARGUMENT, "dicom",
-                          "%s: set_string (%04X,%04X): VR %s is not a text VR",
-                          deid__ds_label(ds), (unsigned)(tag >> 16), (unsigned)(tag & 0xFFFF), s);
+                          "%s: set_string (%04X,%04X): VR %s is not a text VR", deid__ds_label(ds),
+                          (unsigned)(tag >> 16), (unsigned)(tag & 0xFFFF), s);
     }
     char s[3];
     deid__vr_string(v, s);

@@ -35,6 +35,12 @@ deid_status deid__parse(const uint8_t *data, size_t size, const char *name,
 /* Resolved read limits (0 fields replaced by defaults). DEID_ERR_ARGUMENT for a bad version. */
 deid_status deid__read_limits(const deid_read_options *opts, deid_read_options *out);
 
+/* Unsigned little-endian integer of n (1..8) bytes. */
+uint64_t deid__rd_le(const uint8_t *v, size_t n);
+
+/* VRs whose explicit encoding has a 2-byte reserved field and a 32-bit length. */
+int deid__vr_is_long(uint16_t vr);
+
 /* Write the 2-letter VR into vr[3]. */
 void deid__vr_string(uint16_t vr, char out[3]);
 

@@ -141,14 +141,6 @@ static deid_status decode_native(const deid_dataset *ds, const deid_elem *px, co
 
 /* ---- encapsulated pixel data -------------------------------------------------------------- */
 
-static uint64_t rd_le(const uint8_t *v, size_t n)
-{
-    uint64_t x = 0;
-    for (size_t i = n; i-- > 0;)
-        x = (x << 8) | v[i];
-    return x;
-}
-
 /* Fragment index ranges from an offset table (offsets from the first fragment's item tag). */
 static int map_by_offsets(const deid_elem *px, const uint8_t *tab, size_t entry, size_t frames,
                           size_t *starts)
@@ -156,7 +148,7 @@ static int map_by_offsets(const deid_elem *px, const uint8_t *tab, size_t entry,
     size_t nf = px->nfrags - 1, j = 1;
     uint64_t pos = 0;
     for (size_t i = 0; i < frames; i++) {
-        uint64_t off = rd_le(tab + i * entry, entry);
+        uint64_t off = deid__rd_le(tab + i * entry, entry);
         while (j <= nf && pos < off) {
             pos += 8 + (uint64_t)px->frags[j].len;
             j++;

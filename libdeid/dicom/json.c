@@ -122,34 +122,26 @@ static json_t *pn_json(const char *s, size_t n, const charset *cs)
     return o;
 }
 
-static uint64_t rd_le(const uint8_t *v, size_t n)
-{
-    uint64_t x = 0;
-    for (size_t i = n; i-- > 0;)
-        x = (x << 8) | v[i];
-    return x;
-}
-
 static json_t *binary_number(const uint8_t *v, uint16_t vr)
 {
     switch (vr) {
-    case DEID_VR('U', 'S'): return json_integer((json_int_t)rd_le(v, 2));
-    case DEID_VR('S', 'S'): return json_integer((int16_t)(uint16_t)rd_le(v, 2));
-    case DEID_VR('U', 'L'): return json_integer((json_int_t)rd_le(v, 4));
-    case DEID_VR('S', 'L'): return json_integer((int32_t)(uint32_t)rd_le(v, 4));
-    case DEID_VR('S', 'V'): return json_integer((json_int_t)(int64_t)rd_le(v, 8));
+    case DEID_VR('U', 'S'): return json_integer((json_int_t)deid__rd_le(v, 2));
+    case DEID_VR('S', 'S'): return json_integer((int16_t)(uint16_t)deid__rd_le(v, 2));
+    case DEID_VR('U', 'L'): return json_integer((json_int_t)deid__rd_le(v, 4));
+    case DEID_VR('S', 'L'): return json_integer((int32_t)(uint32_t)deid__rd_le(v, 4));
+    case DEID_VR('S', 'V'): return json_integer((json_int_t)(int64_t)deid__rd_le(v, 8));
     case DEID_VR('U', 'V'): {
-        uint64_t u = rd_le(v, 8);
+        uint64_t u = deid__rd_le(v, 8);
         return u > (uint64_t)INT64_MAX ? json_real((double)u) : json_integer((json_int_t)u);
     }
     case DEID_VR('F', 'L'): {
-        uint32_t u = (uint32_t)rd_le(v, 4);
+        uint32_t u = (uint32_t)deid__rd_le(v, 4);
         float f;
         memcpy(&f, &u, 4);
         return isfinite(f) ? json_real(f) : json_null();
     }
     default: { /* FD */
-        uint64_t u = rd_le(v, 8);
+        uint64_t u = deid__rd_le(v, 8);
         double d;
         memcpy(&d, &u, 8);
         return isfinite(d) ? json_real(d) : json_null();
@@ -264,8 +256,8 @@ static json_t *value_json(const deid_elem *e, const charset *cs, int *omit)
         json_t *arr = json_array();
         for (size_t i = 0; arr && i + 4 <= e->len; i += 4) {
             char t[9];
-            snprintf(t, sizeof t, "%04X%04X", (unsigned)rd_le(e->value + i, 2),
-                     (unsigned)rd_le(e->value + i + 2, 2));
+            snprintf(t, sizeof t, "%04X%04X", (unsigned)deid__rd_le(e->value + i, 2),
+                     (unsigned)deid__rd_le(e->value + i + 2, 2));
             if (json_array_append_new(arr, json_string(t)) != 0) {
                 json_decref(arr);
                 return NULL;

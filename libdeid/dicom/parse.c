@@ -51,8 +51,7 @@ static uint32_t rdtag(const uint8_t *b, int big)
 
 #define TAG_ARGS(t) (unsigned)((t) >> 16), (unsigned)((t)&0xFFFFu)
 
-/* VRs whose explicit encoding has a 2-byte reserved field and a 32-bit length. */
-static int vr_is_long(uint16_t vr)
+int deid__vr_is_long(uint16_t vr)
 {
     static const char list[] = "OBODOFOLOVOWSQSVUCUNURUTUV";
     for (size_t i = 0; i + 1 < sizeof list; i += 2)
@@ -273,7 +272,7 @@ static deid_status parse_element(parser *p, deid_item *item, size_t pos, size_t 
 
     if (en.explicit_vr) {
         vr = DEID_VR(b[4], b[5]);
-        if (vr_is_known(vr) ? vr_is_long(vr) : (is_upper(b[4]) && is_upper(b[5]))) {
+        if (vr_is_known(vr) ? deid__vr_is_long(vr) : (is_upper(b[4]) && is_upper(b[5]))) {
             /* unknown VRs that look like VRs use the long form (PS3.5 7.1.2) */
             if (left < 12)
                 return bad(p, pos, tag, "truncated element header");

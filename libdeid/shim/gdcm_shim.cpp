@@ -278,24 +278,15 @@ void le32(std::string &s, uint32_t v)
     le16(s, uint16_t(v >> 16));
 }
 
-bool vr_long(uint16_t vr)
-{
-    static const char list[] = "OBODOFOLOVOWSQSVUCUNURUTUV";
-    for (size_t i = 0; i + 1 < sizeof list; i += 2)
-        if (DEID_VR(list[i], list[i + 1]) == vr)
-            return true;
-    return false;
-}
-
 void put_explicit(std::string &s, uint32_t tag, uint16_t vr, const void *v, size_t len)
 {
-    if (!vr_long(vr) && len > 0xFFFF)
+    if (!deid__vr_is_long(vr) && len > 0xFFFF)
         vr = DEID_VR_UN;
     le16(s, uint16_t(tag >> 16));
     le16(s, uint16_t(tag & 0xFFFF));
     s.push_back(char(vr >> 8));
     s.push_back(char(vr & 0xFF));
-    if (vr_long(vr)) {
+    if (deid__vr_is_long(vr)) {
         le16(s, 0);
         le32(s, uint32_t(len));
     } else {
