@@ -25,6 +25,7 @@ enum {
     OPT_SOP_CLASS,
     OPT_SKIP_SINGLE_FRAME,
     OPT_NO_JSON,
+    OPT_SYNC,
     OPT_LOG,
     OPT_NO_HASH_PATIENT_ID,
     OPT_LIBRARY = 1000, /* + index of a library option */
@@ -54,6 +55,10 @@ static const struct fixed {
     {"sop-class", OPT_SOP_CLASS, "LIST", "only these SOP Class UIDs, comma-separated"},
     {"skip-single-frame", OPT_SKIP_SINGLE_FRAME, NULL, "skip objects with a single frame"},
     {"no-json", OPT_NO_JSON, NULL, "do not write the *_DICOMHeader.json files"},
+    {"sync", OPT_SYNC, NULL,
+     "flush each output to disk before recording it in keys.csv (survives a power loss per "
+     "file; slower). Default: outputs appear complete or not at all, and are flushed once at "
+     "the end"},
     {"log", OPT_LOG, "FILE", "append a line per file, stage times and the summary to FILE"},
     {"quiet", 'q', NULL, "no progress bar and no summary (errors are still printed); also -q"},
     {"verbose", 'v', NULL, "print a line per file on stderr; also -v"},
@@ -211,6 +216,7 @@ static int option(cli *c, int v, const char *arg)
     case OPT_SOP_CLASS: c->batch.sop_classes = arg; return 0;
     case OPT_SKIP_SINGLE_FRAME: c->batch.skip_single_frame = 1; return 0;
     case OPT_NO_JSON: c->batch.write_json = 0; return 0;
+    case OPT_SYNC: c->batch.durable = 1; return 0;
     case OPT_LOG: c->batch.log_path = arg; return 0;
     case 'q': c->quiet = 1; return 0;
     case 'v': c->verbose = 1; return 0;

@@ -51,10 +51,15 @@ typedef struct deid_batch_options {
     deid_progress_fn progress;   /* progress callback, called after each file; NULL = none */
     void *progress_user;
     deid_read_options read;      /* limits for every input file (version 0 = defaults) */
+    int durable;                 /* 1: flush every output to disk (fsync) before its keys.csv
+                                    row, so each finished file survives a power loss; default
+                                    0: outputs are renamed into place complete (a killed
+                                    process never leaves a partial file) and flushed to disk
+                                    once at the end of the run, which is much faster */
 } deid_batch_options;
 #define DEID_BATCH_OPTIONS_INIT                                                                 \
     {DEID_BATCH_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 1, NULL,       \
-     NULL, NULL, NULL, NULL, DEID_READ_OPTIONS_INIT}
+     NULL, NULL, NULL, NULL, DEID_READ_OPTIONS_INIT, 0}
 
 /* Fill `opts` with defaults; DEID_ERR_ARGUMENT for an unknown version. */
 DEID_API deid_status deid_batch_options_init(deid_batch_options *opts, unsigned version);

@@ -127,6 +127,7 @@ deid_status deid_batch_new(const deid_batch_options *opts, const deid_profile *p
     b->resume = opts->resume != 0;
     b->skip_single_frame = opts->skip_single_frame != 0;
     b->write_json = opts->write_json != 0;
+    b->durable = opts->durable != 0;
     b->log = opts->log;
     b->log_user = opts->log_user;
     b->progress = opts->progress;
@@ -446,6 +447,13 @@ deid_status deid_batch_run(deid_batch *b, deid_batch_summary *summary)
     deid_status st = setup(&run);
     if (st == DEID_OK)
         st = run_workers(&run, t0);
+    /* Without per-file fsync (durable = 0), everything written is flushed once here, before
+     * keys.csv is synced and closed. */
+    if (run.out_root && !b->durable) {
+        deid__sync_dir(run.out_root);
+        if (run.hdr_root && strcmp(run.hdr_root, run.out_root) != 0)
+            deid__sync_dir(run.hdr_root);
+    }
     if (run.keys) {
         deid_status kst = deid__keys_close(run.keys);
         if (st == DEID_OK)

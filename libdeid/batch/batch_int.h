@@ -97,7 +97,7 @@ struct deid_batch {
     char *input, *output_dir, *headers_dir, *prefix, *log_path;
     char **modalities, **sop_classes; /* NULL-terminated lists; NULL = no filter */
     unsigned workers;
-    int flat, resume, skip_single_frame, write_json;
+    int flat, resume, skip_single_frame, write_json, durable;
     deid_log_fn log;
     void *log_user;
     deid_progress_fn progress;

@@ -151,7 +151,7 @@ static deid_status write_fresh(deid_keys *k)
     deid_buf h = {0};
     deid_status st = header_text(&h);
     if (st == DEID_OK)
-        st = deid__write_file_atomic(k->path, h.data, h.len, 0600);
+        st = deid__write_file_atomic(k->path, h.data, h.len, 0600, DEID_WRITE_SYNC);
     deid__buf_free(&h);
     return st;
 }

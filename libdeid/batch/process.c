@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "batch/batch_int.h"
 #include "core/core.h"
+#include "dicom/dataset_int.h"
 #include "deid/deid.h"
 #include "profile/profile_int.h"
 
@@ -291,14 +292,14 @@ static deid_status claim_names(deid_batch_job *run, const deid_batch_entry *e, c
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-static deid_status write_json(const deid_dataset *ds, const names *n)
+static deid_status write_json(const deid_dataset *ds, const names *n, unsigned flags)
 {
     char *json = NULL;
     deid_status st = deid_dataset_to_json(ds, &json);
     if (st == DEID_OK)
         st = deid__mkdirs(n->json_dir);
     if (st == DEID_OK)
-        st = deid__write_file_atomic(n->json_path, json, strlen(json), 0644);
+        st = deid__write_file_atomic(n->json_path, json, strlen(json), 0644, flags);
     deid_free(json);
     return st;
 }
@@ -324,14 +325,15 @@ static deid_status write_outputs(deid_batch_worker *w, const deid_batch_entry *e
     deid_status st = deid__mkdirs(n->out_dir);
     if (st != DEID_OK)
         return st;
-    if ((st = deid_dataset_write_file(ds, n->out_path)) != DEID_OK)
+    unsigned flags = run->batch->durable ? DEID_WRITE_SYNC : 0;
+    if ((st = deid__dataset_write_file(ds, n->out_path, flags)) != DEID_OK)
         return st;
     uint64_t size = 0;
     if (is_file(n->out_path, &size))
         w->bytes_out += size;
     int json = run->batch->write_json;
     if (json)
-        st = write_json(ds, n);
+        st = write_json(ds, n, flags);
     if (st == DEID_OK)
         st = write_row(run, e, x, n, after);
     if (st != DEID_OK) {

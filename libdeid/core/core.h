@@ -47,10 +47,22 @@ void deid__buf_free(deid_buf *b);
 /* Monotonic clock in seconds. */
 double deid__now(void);
 
-/* Write `size` bytes to `path` atomically: temp file in the same directory, fsync, rename.
- * `mode` is the permission of the new file (e.g. 0644, 0600). */
+/* Flags of deid__write_file_atomic. */
+#define DEID_WRITE_SYNC 1u /* fsync before the rename: the file survives a power loss */
+
+/* Write `size` bytes to `path` atomically: temp file in the same directory, then rename, so a
+ * reader (or a killed process) only ever sees the old file or the complete new one. `mode` is
+ * the permission of the new file (e.g. 0644, 0600). With DEID_WRITE_SYNC the data is also on
+ * disk before the rename; batches instead sync once at the end of a run. */
 deid_status deid__write_file_atomic(const char *path, const void *data, size_t size,
-                                    unsigned mode);
+                                    unsigned mode, unsigned flags);
+
+/* Flush the file system holding `dir` to disk (syncfs; sync() where unavailable). Best effort. */
+void deid__sync_dir(const char *dir);
+
+/* Start the kernel writing an open file's data to disk without waiting for it (Linux
+ * sync_file_range; no-op elsewhere). */
+void deid__start_writeback(int fd);
 
 /* Create a directory and its parents (like mkdir -p). */
 deid_status deid__mkdirs(const char *path);

@@ -123,54 +123,11 @@ double deid__now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static deid_status write_all(int fd, const void *data, size_t size, const char *path)
-{
-    const char *p = data;
-    while (size > 0) {
-        ssize_t n = write(fd, p, size);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return deid__fail(DEID_ERR_IO, "core", "%s: cannot write: %s", path, strerror(errno));
-        }
-        p += n;
-        size -= (size_t)n;
-    }
-    return DEID_OK;
-}
-
-deid_status deid__write_file_atomic(const char *path, const void *data, size_t size,
-                                    unsigned mode)
-{
-    size_t n = strlen(path) + 32;
-    char *tmp = deid__malloc(n);
-    if (!tmp)
-        return DEID_ERR_NOMEM;
-    static _Thread_local unsigned counter;
-    snprintf(tmp, n, "%s.tmp%ld.%u", path, (long)getpid(), counter++);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
-    if (fd < 0) {
-        deid_status st = deid__fail(DEID_ERR_IO, "core", "%s: cannot create: %s", path,
-                                    strerror(errno));
-        free(tmp);
-        return st;
-    }
-    deid_status st = write_all(fd, data, size, path);
-    if (st == DEID_OK && fsync(fd) != 0)
-        st = deid__fail(DEID_ERR_IO, "core", "%s: cannot sync: %s", path, strerror(errno));
-    if (close(fd) != 0 && st == DEID_OK)
-        st = deid__fail(DEID_ERR_IO, "core", "%s: cannot close: %s", path, strerror(errno));
-    if (st == DEID_OK && rename(tmp, path) != 0)
-        st = deid__fail(DEID_ERR_IO, "core", "%s: cannot rename into place: %s", path,
-                        strerror(errno));
-    if (st != DEID_OK)
-        unlink(tmp);
-    free(tmp);
-    return st;
-}
-
 deid_status deid__mkdirs(const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return DEID_OK; /* the common case in a batch: one system call */
     char *p = deid__strdup(path);
     if (!p)
         return DEID_ERR_NOMEM;

@@ -157,6 +157,11 @@ deid_status deid_dataset_write_memory(const deid_dataset *ds, void **data, size_
 
 deid_status deid_dataset_write_file(const deid_dataset *ds, const char *path)
 {
+    return deid__dataset_write_file(ds, path, DEID_WRITE_SYNC);
+}
+
+deid_status deid__dataset_write_file(const deid_dataset *ds, const char *path, unsigned flags)
+{
     if (!ds || !path)
         return deid__fail(DEID_ERR_ARGUMENT, "dicom", "write file: NULL argument");
     void *buf = NULL;
@@ -166,7 +171,7 @@ deid_status deid_dataset_write_file(const deid_dataset *ds, const char *path)
         deid__error_prefix(path);
         return st;
     }
-    st = deid__write_file_atomic(path, buf, n, 0644);
+    st = deid__write_file_atomic(path, buf, n, 0644, flags);
     free(buf);
     return st;
 }

@@ -80,6 +80,9 @@ size_t deid__elem_text(const deid_elem *e, char *buf, size_t cap);
 /* VR of a tag from the data dictionary (GDCM's); DEID_VR_UN when unknown. */
 uint16_t deid__dict_vr(uint32_t tag);
 
+/* deid_dataset_write_file with deid__write_file_atomic flags (DEID_WRITE_SYNC or 0). */
+deid_status deid__dataset_write_file(const deid_dataset *ds, const char *path, unsigned flags);
+
 /* Allocate an empty dataset with the given label (copied). */
 deid_dataset *deid__dataset_new(const char *name);
 

@@ -412,6 +412,8 @@ class Batch(_Handle):
         skip_single_frame: skip objects with a single frame.
         write_json: write a ``*_DICOMHeader.json`` per file.
         log_path: log file (appended).
+        durable: flush each output to disk before recording it (survives a power loss per
+            file; slower). By default outputs are flushed once at the end of the run.
         progress: called with a :class:`Progress` after each file; return True to cancel.
         log: called with ``(level, module, message)`` for each log line; may be called from
             worker threads.
@@ -426,7 +428,7 @@ class Batch(_Handle):
                  prefix: Optional[str] = None, modalities: Optional[Iterable[str]] = None,
                  sop_classes: Optional[Iterable[str]] = None, skip_single_frame: bool = False,
                  write_json: bool = True, log_path: Optional[PathLike] = None,
-                 progress: Optional[ProgressCallback] = None,
+                 durable: bool = False, progress: Optional[ProgressCallback] = None,
                  log: Optional[LogCallback] = None) -> None:
         self._profile = profile if profile is not None else Profile(_as_key(key), options,
                                                                     recipe)
@@ -448,6 +450,7 @@ class Batch(_Handle):
         opts.skip_single_frame = int(skip_single_frame)
         opts.write_json = int(write_json)
         opts.log_path = _encode(log_path)
+        opts.durable = int(durable)
         # The C callbacks must stay alive as long as the batch: keep them on self.
         self._c_progress = _lib.PROGRESS_FN(self._on_progress)
         self._c_log = _lib.LOG_FN(self._on_log)

@@ -77,6 +77,7 @@ class BatchOptions(ctypes.Structure):
         ("progress", PROGRESS_FN),
         ("progress_user", ctypes.c_void_p),
         ("read", ReadOptions),
+        ("durable", ctypes.c_int),
     ]
 
 
