@@ -20,14 +20,16 @@ typedef struct deid_image deid_image;
  * GDCM supports (uncompressed, RLE, JPEG baseline/lossless, JPEG-LS, JPEG 2000). count 0 means
  * all frames from `first`. Colour images come out as they are stored after decompression (see
  * deid_image_photometric); PALETTE COLOR stays indexed. On success *out owns a new image.
- * Errors: DEID_ERR_NO_PIXELS, DEID_ERR_UNSUPPORTED, DEID_ERR_LIMIT (more pixels than
- * max_pixels, default 2^31 samples when 0), DEID_ERR_NOMEM. */
+ * Errors: DEID_ERR_NO_PIXELS, DEID_ERR_UNSUPPORTED, DEID_ERR_LIMIT (more samples than
+ * max_samples; 0 means the default, 2^31), DEID_ERR_NOMEM. */
 DEID_API deid_status deid_image_decode(const deid_dataset *ds, size_t first, size_t count,
                                        uint64_t max_samples, deid_image **out);
 
 /* Free an image. NULL is a no-op. */
 DEID_API void deid_image_free(deid_image *img);
 
+/* Geometry of a decoded image: number of frames, rows, columns and samples per pixel (1 for
+ * monochrome and palette, 3 for colour). 0 when img is NULL. */
 DEID_API size_t deid_image_frames(const deid_image *img);
 DEID_API size_t deid_image_rows(const deid_image *img);
 DEID_API size_t deid_image_cols(const deid_image *img);
