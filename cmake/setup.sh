@@ -46,6 +46,7 @@ packages=(
   libtesseract-dev tesseract-ocr-eng libnifti2-dev
   dicom3tools dcmtk hyperfine
   python3-pydicom python3-numpy python3-pytest python3-venv python3-pip python3-setuptools
+  python3-pil fonts-dejavu-core
 )
 [ "$torch" = 1 ] && packages+=(libtorch-dev)
 
