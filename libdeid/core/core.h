@@ -36,6 +36,8 @@ typedef struct deid_buf {
     char *data;
     size_t len, cap;
 } deid_buf;
+/* Room for n more bytes plus a NUL after them (capacity at least doubles). 0 ok, -1 nomem. */
+int deid__buf_reserve(deid_buf *b, size_t n);
 int deid__buf_append(deid_buf *b, const void *data, size_t n);   /* 0 ok, -1 nomem */
 int deid__buf_printf(deid_buf *b, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -65,10 +65,10 @@ char *deid__strdup(const char *s)
     return s ? deid__strndup(s, strlen(s)) : NULL;
 }
 
-int deid__buf_append(deid_buf *b, const void *data, size_t n)
+int deid__buf_reserve(deid_buf *b, size_t n)
 {
     size_t need;
-    if (!deid__add_size(b->len, n + 1, &need))
+    if (n == SIZE_MAX || !deid__add_size(b->len, n + 1, &need))
         return -1;
     if (need > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -80,6 +80,13 @@ int deid__buf_append(deid_buf *b, const void *data, size_t n)
         b->data = p;
         b->cap = cap;
     }
+    return 0;
+}
+
+int deid__buf_append(deid_buf *b, const void *data, size_t n)
+{
+    if (deid__buf_reserve(b, n) != 0)
+        return -1;
     if (n)
         memcpy(b->data + b->len, data, n);
     b->len += n;

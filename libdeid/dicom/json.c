@@ -18,38 +18,20 @@
 
 /* ---- output buffer ------------------------------------------------------------------------ */
 
-typedef struct out {
-    char *p;
-    size_t len, cap;
-} out;
+/* The JSON text under construction (core's growable buffer). */
+typedef deid_buf out;
 
-static int out_grow(out *o, size_t n)
-{
-    size_t need;
-    if (!deid__add_size(o->len, n, &need))
-        return -1;
-    size_t cap = o->cap ? o->cap : 16384;
-    while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    char *p = deid__realloc(o->p, cap);
-    if (!p)
-        return -1;
-    o->p = p;
-    o->cap = cap;
-    return 0;
-}
-
-/* Room for n more bytes: callers then write with o->p[o->len++] or memcpy. */
+/* Room for n more bytes: callers then write with o->data[o->len++] or memcpy. */
 static inline int out_reserve(out *o, size_t n)
 {
-    return o->cap - o->len >= n ? 0 : out_grow(o, n);
+    return o->cap - o->len > n ? 0 : deid__buf_reserve(o, n);
 }
 
 static inline int out_put(out *o, const char *s, size_t n)
 {
     if (out_reserve(o, n) != 0)
         return -1;
-    memcpy(o->p + o->len, s, n);
+    memcpy(o->data + o->len, s, n);
     o->len += n;
     return 0;
 }
@@ -63,10 +45,10 @@ static int out_newline(out *o, int depth)
     size_t n = (size_t)depth * 2;
     if (out_reserve(o, n + 1) != 0)
         return -1;
-    o->p[o->len++] = '\n';
+    o->data[o->len++] = '\n';
     while (n > 0) {
         size_t k = n < sizeof ws - 2 ? n : sizeof ws - 2;
-        memcpy(o->p + o->len, ws + 1, k);
+        memcpy(o->data + o->len, ws + 1, k);
         o->len += k;
         n -= k;
     }
@@ -78,7 +60,7 @@ static int out_open_member(out *o, int *count, char open, int depth)
 {
     if (out_reserve(o, 1) != 0)
         return -1;
-    o->p[o->len++] = *count ? ',' : open;
+    o->data[o->len++] = *count ? ',' : open;
     (*count)++;
     return out_newline(o, depth);
 }
@@ -91,7 +73,7 @@ static int out_close(out *o, int count, char open, char close, int depth)
     }
     if (out_newline(o, depth) != 0 || out_reserve(o, 1) != 0)
         return -1;
-    o->p[o->len++] = close;
+    o->data[o->len++] = close;
     return 0;
 }
 
@@ -103,7 +85,7 @@ static int plain_ascii(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '
 static void escape_ascii(out *o, unsigned char c) /* room for 6 bytes reserved by the caller */
 {
     static const char hex[] = "0123456789ABCDEF";
-    char *d = o->p + o->len;
+    char *d = o->data + o->len;
     const char *two = NULL;
     switch (c) {
     case '"': two = "\\\""; break;
@@ -161,7 +143,7 @@ static int put_utf8(out *o, const unsigned char *s, size_t n)
     size_t start = o->len;
     if (out_reserve(o, n + 2) != 0) /* the common case: no escapes */
         return -1;
-    o->p[o->len++] = '"';
+    o->data[o->len++] = '"';
     size_t i = 0;
     while (i < n) {
         size_t j = i;
@@ -189,7 +171,7 @@ static int put_utf8(out *o, const unsigned char *s, size_t n)
     }
     if (out_reserve(o, 1) != 0)
         return -1;
-    o->p[o->len++] = '"';
+    o->data[o->len++] = '"';
     return 0;
 }
 
@@ -200,21 +182,21 @@ static int put_latin1(out *o, const unsigned char *s, size_t n)
     if (!deid__mul_size(n, 2, &room) || !deid__add_size(room, 2, &room) ||
         out_reserve(o, room) != 0)
         return -1;
-    o->p[o->len++] = '"';
+    o->data[o->len++] = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = s[i];
         if (plain_ascii(c)) {
-            o->p[o->len++] = (char)c;
+            o->data[o->len++] = (char)c;
         } else if (c >= 0x80) {
-            o->p[o->len++] = (char)(0xC0 | (c >> 6));
-            o->p[o->len++] = (char)(0x80 | (c & 0x3F));
+            o->data[o->len++] = (char)(0xC0 | (c >> 6));
+            o->data[o->len++] = (char)(0x80 | (c & 0x3F));
         } else {
             if (out_reserve(o, 6 + 2 * (n - i)) != 0)
                 return -1;
             escape_ascii(o, c);
         }
     }
-    o->p[o->len++] = '"';
+    o->data[o->len++] = '"';
     return 0;
 }
 
@@ -397,7 +379,7 @@ static int put_base64(out *o, const uint8_t *v, size_t n)
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     if (out_reserve(o, (n + 2) / 3 * 4 + 2) != 0)
         return -1;
-    char *d = o->p + o->len;
+    char *d = o->data + o->len;
     size_t k = 0;
     d[k++] = '"';
     for (size_t i = 0; i < n; i += 3) {
@@ -421,7 +403,7 @@ static int put_hex8(out *o, uint32_t x)
     static const char hex[] = "0123456789ABCDEF";
     if (out_reserve(o, 10) != 0)
         return -1;
-    char *d = o->p + o->len;
+    char *d = o->data + o->len;
     d[0] = '"';
     for (int i = 0; i < 8; i++)
         d[1 + i] = hex[(x >> (28 - 4 * i)) & 15];
@@ -587,12 +569,13 @@ deid_status deid_dataset_to_json(const deid_dataset *ds, char **json)
         return deid__fail(DEID_ERR_ARGUMENT, "dicom", "to_json: NULL argument");
     charset none = {0};
     out o = {0};
-    if (put_item(&o, &ds->root, none, 0) != 0 || out_reserve(&o, 1) != 0) {
-        free(o.p);
+    if (deid__buf_reserve(&o, 16384) != 0 || put_item(&o, &ds->root, none, 0) != 0 ||
+        out_reserve(&o, 1) != 0) {
+        free(o.data);
         return deid__fail(DEID_ERR_NOMEM, "dicom", "%s: out of memory building JSON",
                           deid__ds_label(ds));
     }
-    o.p[o.len] = '\0';
-    *json = o.p;
+    o.data[o.len] = '\0';
+    *json = o.data;
     return DEID_OK;
 }
