@@ -760,7 +760,10 @@ def plan(args, index):
 
 
 def make_geometry(rng, spec, fixed):
-    if fixed is not None:
+    if fixed is not None:   # the probe kind follows the given scan area
+        spec["kind"] = ("linear" if fixed["mask_type"] == "rectangle" else
+                        "curvilinear" if fixed["radius1"] > 5 else "phased")
+        spec["preset"] = choice(rng, PRESETS[spec["kind"]])
         return dict(fixed)
     rows, cols = spec["rows"], spec["cols"]
     ecg_h = int(rows * rng.uniform(0.06, 0.1)) if spec["ecg"] else 0
