@@ -47,6 +47,17 @@ struct deid_dataset {
     char *name;              /* file name or caller's label for error messages (not PHI) */
 };
 
+/* A decoded image behind the public handle (include/deid/image.h): made by the decoder in
+ * dicom/image.c, built and edited by pixel/. */
+struct deid_image {
+    size_t frames, rows, cols, samples;
+    unsigned bits;        /* 8 or 16 */
+    int is_signed;
+    char photometric[20]; /* of the buffer as it is (after decompression/conversion) */
+    uint8_t *data;        /* frames*rows*cols*samples*bits/8 bytes, samples interleaved */
+    size_t size;
+};
+
 /* Binary search; NULL when absent. */
 deid_elem *deid__item_find(const deid_item *item, uint32_t tag);
 /* Find or insert (value empty, given VR). NULL on out of memory. */

@@ -16,14 +16,6 @@
 #define RATIO_FLOOR_BYTES ((size_t)64 << 20)
 #define RATIO_MAX 4096u
 
-struct deid_image {
-    size_t frames, rows, cols, samples;
-    unsigned bits;
-    int is_signed;
-    char photometric[20];
-    uint8_t *data;
-    size_t size;
-};
 
 /* What the header says about the pixels. */
 typedef struct layout {

@@ -7,18 +7,7 @@
 #include <stdint.h>
 #include "core/core.h"
 #include "deid/image.h"
-
-/* The decoded image behind the public handle. Must stay identical to the definition in
- * dicom/image.c (the decoder) until that file includes this header instead of its own copy;
- * tests/unit/test_pixel.c checks the two agree field by field through the public accessors. */
-struct deid_image {
-    size_t frames, rows, cols, samples;
-    unsigned bits;
-    int is_signed;
-    char photometric[20];
-    uint8_t *data;
-    size_t size;
-};
+#include "dicom/dataset_int.h" /* struct deid_image */
 
 /* A new zero-filled image frames x rows x cols x samples of `bits` (8 or 16) bits, with the
  * given photometric interpretation (truncated to 19 characters). NULL with DEID_ERR_NOMEM or
