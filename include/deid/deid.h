@@ -13,6 +13,7 @@
 #include "deid/image.h"
 #include "deid/profile.h"
 #include "deid/batch.h"
+#include "deid/us.h"
 
 #ifdef __cplusplus
 extern "C" {
