@@ -7,6 +7,7 @@
 #include "deid/export.h"
 #include "deid/status.h"
 #include "deid/profile.h"
+#include "deid/us.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,10 +57,18 @@ typedef struct deid_batch_options {
                                     0: outputs are renamed into place complete (a killed
                                     process never leaves a partial file) and flushed to disk
                                     once at the end of the run, which is much faster */
+    const deid_us_options *us;   /* the ultrasound stage (deid_us_process) before the header
+                                    profile: only Modality US objects are processed (others are
+                                    skipped as "not US"), pixels outside the scan area are
+                                    blanked and re-encoded, <name>_mask.json is written beside
+                                    the header JSON and, with us->overview_dir, a QC PNG to
+                                    <overview_dir>/<relative dir>/<name>.png. Borrowed: must
+                                    outlive the batch (its strings are copied). A corner model
+                                    is loaded once per run. Default NULL = header only */
 } deid_batch_options;
 #define DEID_BATCH_OPTIONS_INIT                                                                 \
     {DEID_BATCH_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 1, NULL,       \
-     NULL, NULL, NULL, NULL, DEID_READ_OPTIONS_INIT, 0}
+     NULL, NULL, NULL, NULL, DEID_READ_OPTIONS_INIT, 0, NULL}
 
 /* Fill `opts` with defaults; DEID_ERR_ARGUMENT for an unknown version. */
 DEID_API deid_status deid_batch_options_init(deid_batch_options *opts, unsigned version);
@@ -73,6 +82,10 @@ typedef struct deid_batch_summary {
     double seconds_scan, seconds_read, seconds_deid, seconds_write; /* summed over workers */
     double seconds_total;                                            /* wall clock */
     uint64_t bytes_in, bytes_out;
+    /* The ultrasound stage (deid_batch_options.us), summed over workers: */
+    double seconds_decode, seconds_detect, seconds_mask, seconds_encode;
+    size_t us_low_confidence; /* files refused: detection below min_confidence, no fallback */
+    size_t us_fallback;       /* files masked with the rectangle or regions fallback */
 } deid_batch_summary;
 
 /* Create a batch. Option strings are copied; `profile` is borrowed and must outlive the batch.

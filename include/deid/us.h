@@ -150,6 +150,140 @@ DEID_API deid_status deid_fan_detect(const deid_image *img, const deid_dataset *
                                      const deid_fan_detect_options *opts, deid_fan *out,
                                      double *confidence);
 
+/* ---- the ultrasound stage: detect, mask, re-encode ----------------------------------------- */
+
+/* Which fan detector deid_us_process uses. */
+typedef enum deid_us_detector {
+    DEID_US_DETECTOR_AUTO = 0,       /* the model when a model (path or handle) is given, else
+                                        the model-free detector */
+    DEID_US_DETECTOR_MODEL_FREE = 1, /* deid_fan_detect */
+    DEID_US_DETECTOR_MODEL = 2       /* a TorchScript corner model (model_path, or the model
+                                        shipped with libdeid when model_path is NULL) */
+} deid_us_detector;
+
+/* What deid_us_process does when the detection confidence is below min_confidence (or the
+ * detector found nothing). */
+typedef enum deid_us_fallback {
+    DEID_US_FALLBACK_NONE = 0,      /* refuse the file: nothing is masked or written */
+    DEID_US_FALLBACK_RECTANGLE = 1, /* mask with the bounding rectangle of the detected area
+                                       (eroded), clipped to the Ultrasound Regions box when
+                                       the object has one */
+    DEID_US_FALLBACK_REGIONS = 2    /* mask with the bounding rectangle of the 2D regions of the
+                                       Sequence of Ultrasound Regions (0018,6011); refused when
+                                       the object has none */
+} deid_us_fallback;
+
+/* A loaded fan corner model (TorchScript), shared by every deid_us_process call that is given
+ * it: load it once per run, not per file. Runs on one model are serialised internally, so one
+ * model may be used from several threads. */
+typedef struct deid_us_model deid_us_model;
+
+/* Load a TorchScript corner model (input 1 x 1 x 240 x 320 grey 0..255, output 4 normalised
+ * corners: SlicerUltrasound's convention, see libdeid/us/model/) from `path`, or the model
+ * shipped with libdeid when `path` is NULL. `device` is "cpu" (also NULL), "cuda", "cuda:N" or
+ * "mps"; an accelerator that is missing falls back to the CPU and deid_us_model_warning says
+ * so. libdeid loads libtorch on first use only (the module libdeid_torch.so). On success
+ * *out owns the model (free with deid_us_model_free). Errors: DEID_ERR_UNSUPPORTED (no
+ * libtorch support in this build, or not a TorchScript model), DEID_ERR_IO (cannot read it, or
+ * no shipped model), DEID_ERR_ARGUMENT (unknown device); *out untouched on failure. */
+DEID_API deid_status deid_us_model_load(const char *path, const char *device,
+                                        deid_us_model **out);
+
+/* Why the requested device is not used ("" when it is, or for NULL); owned by the model. */
+DEID_API const char *deid_us_model_warning(const deid_us_model *model);
+
+/* Free a model. NULL is a no-op. */
+DEID_API void deid_us_model_free(deid_us_model *model);
+
+#define DEID_US_OPTIONS_VERSION 1
+/* Options of deid_us_process (and of a batch's ultrasound stage, deid_batch_options.us). */
+typedef struct deid_us_options {
+    unsigned version;        /* DEID_US_OPTIONS_VERSION */
+    int detector;            /* deid_us_detector; default DEID_US_DETECTOR_AUTO */
+    const char *model_path;  /* TorchScript corner model; default NULL (auto: model-free; model:
+                                the shipped model). Loaded on each deid_us_process call unless
+                                `model` is set: a batch loads it once per run */
+    const char *device;      /* model device: "cpu" (default, also NULL), "cuda", "cuda:N",
+                                "mps"; missing accelerators fall back to the CPU with a
+                                warning */
+    double erosion_px;       /* the mask is shrunk by this many pixels from every border of the
+                                detected area (>= 0); default 2 */
+    double min_confidence;   /* detections below this (0..1) are not trusted: see fallback;
+                                default 0.5 */
+    int fallback;            /* deid_us_fallback; default DEID_US_FALLBACK_NONE (refuse) */
+    deid_encode_options encode; /* output pixel encoding; default JPEG baseline, quality 95
+                                   (version 0 = defaults; DEID_CODEC_UNCOMPRESSED = lossless) */
+    const char *overview_dir; /* batch: write a QC overview PNG per file here; deid_us_process
+                                 keeps the first frame before and after masking in the result
+                                 when it is not NULL (see deid_us_write_overview); default NULL */
+    int mask_json;           /* batch: write <name>_mask.json beside the header JSON; default 1 */
+    deid_us_model *model;    /* a loaded model (borrowed; used instead of model_path); default
+                                NULL */
+    uint64_t max_samples;    /* limit on decoded samples per object (deid_image_decode);
+                                default 0 = the decoder's default (2^31) */
+} deid_us_options;
+#define DEID_US_OPTIONS_INIT                                                                    \
+    {DEID_US_OPTIONS_VERSION, DEID_US_DETECTOR_AUTO, NULL, NULL, 2.0, 0.5,                      \
+     DEID_US_FALLBACK_NONE, DEID_ENCODE_OPTIONS_INIT, NULL, 1, NULL, 0}
+
+/* Fill `opts` with defaults; DEID_ERR_ARGUMENT for an unknown version. */
+DEID_API deid_status deid_us_options_init(deid_us_options *opts, unsigned version);
+
+/* What deid_us_process did to one object. */
+typedef struct deid_us_result {
+    deid_fan fan;            /* the geometry masked with (the fallback's rectangle when one
+                                was used) */
+    const char *detector;    /* static: "model-free" or "model" */
+    double confidence;       /* the detector's confidence in [0, 1] (model: IoU of its fan
+                                with the live area the model-free detector sees) */
+    int low_confidence;      /* 1 when confidence < min_confidence or the detector failed */
+    int fallback;            /* deid_us_fallback applied (NONE: the detection was used) */
+    size_t frames, rows, cols;
+    double seconds_decode, seconds_detect, seconds_mask, seconds_encode;
+    double inference_ms;     /* model forward pass; 0 for the model-free detector */
+    const char *warning;     /* static or the model's text ("" when none): device fallback */
+    deid_image *overview_original; /* first frame before masking (RGB when the input was
+                                      palette/YBR), only when opts->overview_dir is set */
+    deid_image *overview_masked;   /* the same frame after masking */
+    uint8_t *mask;                 /* rows x cols, 1 = kept; with the overview images */
+} deid_us_result;
+
+/* The ultrasound stage on one object in memory, the same for a batch, a binding and a gateway:
+ * requires Modality US (DEID_ERR_UNSUPPORTED otherwise); decodes every frame; expands PALETTE
+ * COLOR and YBR to RGB; finds the scan area (model-free deid_fan_detect, or the corner model on
+ * the maximum over frames in grey resized to 240 x 320); rasterises it with opts->erosion_px;
+ * sets every pixel outside to 0 in every frame and sample; replaces Pixel Data with the result
+ * encoded per opts->encode (deid_dataset_set_pixels, header made consistent). The header is
+ * not de-identified: apply the profile afterwards. A detection below opts->min_confidence
+ * (or none at all) takes opts->fallback; with DEID_US_FALLBACK_NONE (or a regions fallback
+ * without regions) the call fails with DEID_ERR_GENERIC and a message such as "fan detection
+ * confidence 0.31 < 0.50: not written (use --fallback rectangle|regions)", ds is unchanged and
+ * - an exception to the usual rule - *res is filled (low_confidence 1, nothing owned) so that
+ * the caller can report the geometry. On success *res is filled and owns the overview images
+ * when requested: release them with deid_us_result_clear. On any other failure ds is
+ * unchanged and *res untouched. Errors: DEID_ERR_UNSUPPORTED (not US, pixel format, no
+ * libtorch for the model), DEID_ERR_NO_PIXELS, DEID_ERR_LIMIT, DEID_ERR_ARGUMENT,
+ * DEID_ERR_NOMEM, DEID_ERR_GENERIC (low confidence). `opts` may be NULL for defaults. The
+ * dataset is modified in place; distinct datasets may be processed concurrently (a shared
+ * model serialises its runs). */
+DEID_API DEID_NODISCARD deid_status deid_us_process(deid_dataset *ds,
+                                                    const deid_us_options *opts,
+                                                    deid_us_result *res);
+
+/* Free what a result owns (overview images, mask) and zero those fields. NULL is a no-op. */
+DEID_API void deid_us_result_clear(deid_us_result *res);
+
+/* The result's mask JSON: deid_fan_to_json's object plus "detector", "confidence" and, when
+ * one was used, "fallback" ("rectangle" | "regions"). On success *json is a NUL-terminated
+ * string to free with deid_free. Errors: DEID_ERR_ARGUMENT, DEID_ERR_NOMEM. */
+DEID_API deid_status deid_us_result_json(const deid_us_result *res, char **json);
+
+/* Write the result's QC overview PNG to `path` (atomically): the first frame before | after
+ * masking, the mask outline, and the caption "detector: model-free  confidence 0.93" (plus the
+ * fallback when one was used). DEID_ERR_ARGUMENT when the result holds no overview (the
+ * stage ran without overview_dir); DEID_ERR_IO, DEID_ERR_NOMEM. */
+DEID_API deid_status deid_us_write_overview(const deid_us_result *res, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -78,6 +78,27 @@ static char *dir_copy(const char *s)
     return deid__strndup(s, n);
 }
 
+/* Keep the ultrasound options with copies of their strings; checked once here so that a bad
+ * value fails the batch before any file is read. */
+static deid_status copy_us(deid_batch *b, const deid_us_options *us)
+{
+    if (us->version != DEID_US_OPTIONS_VERSION)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch",
+                          "unknown deid_us_options version %u (this library knows %d)",
+                          us->version, DEID_US_OPTIONS_VERSION);
+    b->us = *us;
+    b->has_us = 1;
+    const char *src[3] = {us->model_path, us->device, us->overview_dir};
+    char **dst[3] = {&b->us_model_path, &b->us_device, &b->us_overview_dir};
+    for (int i = 0; i < 3; i++)
+        if (src[i] && !(*dst[i] = dir_copy(src[i])))
+            return DEID_ERR_NOMEM;
+    b->us.model_path = b->us_model_path;
+    b->us.device = b->us_device;
+    b->us.overview_dir = b->us_overview_dir;
+    return DEID_OK;
+}
+
 deid_status deid_batch_new(const deid_batch_options *opts, const deid_profile *profile,
                            deid_batch **out)
 {
@@ -134,6 +155,10 @@ deid_status deid_batch_new(const deid_batch_options *opts, const deid_profile *p
     b->progress_user = opts->progress_user;
     b->read = opts->read;
     b->profile = profile;
+    if (opts->us && (st = copy_us(b, opts->us)) != DEID_OK) {
+        deid_batch_free(b);
+        return st;
+    }
     *out = b;
     return DEID_OK;
 }
@@ -149,6 +174,9 @@ void deid_batch_free(deid_batch *b)
     free(b->log_path);
     free_list(b->modalities);
     free_list(b->sop_classes);
+    free(b->us_model_path);
+    free(b->us_device);
+    free(b->us_overview_dir);
     free(b);
 }
 
@@ -234,6 +262,47 @@ static deid_status open_log(deid_batch_job *run)
     return DEID_OK;
 }
 
+/* The ultrasound stage of a run: the corner model loaded once for every worker (its runs are
+ * serialised inside), the overview directory created. */
+static deid_status setup_us(deid_batch_job *run)
+{
+    const deid_batch *b = run->batch;
+    run->us = b->us;
+    int model = b->us.detector == DEID_US_DETECTOR_MODEL ||
+                (b->us.detector == DEID_US_DETECTOR_AUTO && (b->us.model || b->us.model_path));
+    if (model && !b->us.model) {
+        deid_status st = deid_us_model_load(b->us.model_path, b->us.device, &run->us_model);
+        if (st != DEID_OK)
+            return st;
+        run->us.model = run->us_model;
+        const char *w = deid_us_model_warning(run->us_model);
+        if (*w)
+            deid__batch_log(run, DEID_LOG_WARNING, "%s", w);
+    }
+    if (b->us.overview_dir)
+        return deid__mkdirs(b->us.overview_dir);
+    return DEID_OK;
+}
+
+void deid__batch_note_low_confidence(deid_batch_job *run, const char *path, const char *what)
+{
+    deid_buf add = {0};
+    if (deid__buf_printf(&add, "%s%s (%s)", run->low_confidence_len ? "\n" : "", path,
+                         what) != 0) {
+        deid__buf_free(&add);
+        return;
+    }
+    pthread_mutex_lock(&run->lock);
+    char *grown = realloc(run->low_confidence, run->low_confidence_len + add.len + 1);
+    if (grown) {
+        memcpy(grown + run->low_confidence_len, add.data, add.len + 1);
+        run->low_confidence = grown;
+        run->low_confidence_len += add.len;
+    }
+    pthread_mutex_unlock(&run->lock);
+    deid__buf_free(&add);
+}
+
 static deid_status setup(deid_batch_job *run)
 {
     deid_batch *b = run->batch;
@@ -256,11 +325,14 @@ static deid_status setup(deid_batch_job *run)
     deid__batch_log(run, DEID_LOG_INFO, "libdeid %s batch %s: %s -> %s (%s%s)", deid_version(),
                     when, b->input, run->out_root, b->resume ? "resume" : "fresh run",
                     b->flat ? ", flat" : "");
-    deid_batch_exclude ex[3];
+    if (b->has_us && (rc = setup_us(run)) != DEID_OK)
+        return rc;
+    deid_batch_exclude ex[4];
     size_t nex = 0;
     add_exclude(ex, &nex, run->out_root);
     add_exclude(ex, &nex, run->hdr_root);
     add_exclude(ex, &nex, b->log_path);
+    add_exclude(ex, &nex, b->us_overview_dir);
     double t = deid__now();
     rc = deid__batch_scan(b->input, ex, nex, &run->list);
     run->seconds_scan = deid__now() - t;
@@ -392,17 +464,38 @@ static void summarize(deid_batch_job *run, double t0, deid_batch_summary *s)
         s->seconds_write += w->seconds_write;
         s->bytes_in += w->bytes_in;
         s->bytes_out += w->bytes_out;
+        s->seconds_decode += w->seconds_decode;
+        s->seconds_detect += w->seconds_detect;
+        s->seconds_mask += w->seconds_mask;
+        s->seconds_encode += w->seconds_encode;
+        s->us_low_confidence += w->us_low_confidence;
+        s->us_fallback += w->us_fallback;
     }
     s->seconds_total = deid__now() - t0;
 }
 
 static void log_summary(deid_batch_job *run, const deid_batch_summary *s, int cancelled)
 {
-    deid__batch_log(run, DEID_LOG_INFO,
-                    "stage totals (summed over %zu worker%s): scan %.3f s, read %.3f s, "
-                    "de-identify %.3f s, write %.3f s",
-                    run->nworkers, run->nworkers == 1 ? "" : "s", s->seconds_scan,
-                    s->seconds_read, s->seconds_deid, s->seconds_write);
+    if (run->batch->has_us) {
+        deid__batch_log(run, DEID_LOG_INFO,
+                        "stage totals (summed over %zu worker%s): scan %.3f s, read %.3f s, "
+                        "decode %.3f s, detect %.3f s, mask %.3f s, encode %.3f s, "
+                        "de-identify %.3f s, write %.3f s",
+                        run->nworkers, run->nworkers == 1 ? "" : "s", s->seconds_scan,
+                        s->seconds_read, s->seconds_decode, s->seconds_detect, s->seconds_mask,
+                        s->seconds_encode, s->seconds_deid, s->seconds_write);
+        if (run->low_confidence)
+            deid__batch_log(run, DEID_LOG_WARNING,
+                            "low fan-detection confidence: %zu refused, %zu masked with a "
+                            "fallback:\n%s",
+                            s->us_low_confidence, s->us_fallback, run->low_confidence);
+    } else {
+        deid__batch_log(run, DEID_LOG_INFO,
+                        "stage totals (summed over %zu worker%s): scan %.3f s, read %.3f s, "
+                        "de-identify %.3f s, write %.3f s",
+                        run->nworkers, run->nworkers == 1 ? "" : "s", s->seconds_scan,
+                        s->seconds_read, s->seconds_deid, s->seconds_write);
+    }
     deid__batch_log(run, DEID_LOG_INFO,
                     "summary%s: found %zu, ok %zu, skipped %zu, failed %zu, %.3f s, "
                     "%llu bytes in, %llu bytes out",
@@ -418,6 +511,8 @@ static void run_free(deid_batch_job *run)
     free(run->workers);
     free(run->out_root);
     free(run->hdr_root);
+    free(run->low_confidence);
+    deid_us_model_free(run->us_model);
     if (run->logf)
         fclose(run->logf);
     pthread_cond_destroy(&run->wake);

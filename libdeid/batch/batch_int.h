@@ -104,6 +104,9 @@ struct deid_batch {
     void *progress_user;
     deid_read_options read; /* version 0: library defaults */
     const deid_profile *profile;
+    int has_us;             /* the ultrasound stage runs (deid_batch_options.us) */
+    deid_us_options us;     /* its options; the strings below are the batch's copies */
+    char *us_model_path, *us_device, *us_overview_dir;
 };
 
 typedef struct deid_batch_job deid_batch_job;
@@ -113,6 +116,8 @@ typedef struct deid_batch_worker {
     struct deid_batch_job *run;
     pthread_t thread;
     double seconds_read, seconds_deid, seconds_write;
+    double seconds_decode, seconds_detect, seconds_mask, seconds_encode; /* us stage */
+    size_t us_low_confidence, us_fallback;
     uint64_t bytes_in, bytes_out;
 } deid_batch_worker;
 
@@ -130,7 +135,15 @@ struct deid_batch_job {
     deid_strmap claimed;   /* output path -> input path, this run */
     atomic_size_t next, ok, skipped, failed;
     atomic_int cancel;
+    deid_us_options us;    /* batch->us with the run's model (loaded once) */
+    deid_us_model *us_model;
+    char *low_confidence;  /* newline-separated inputs refused or masked by a fallback (under
+                              lock), listed at the end of the run */
+    size_t low_confidence_len;
 };
+
+/* Note an input whose detection was not trusted, for the end-of-run list (thread-safe). */
+void deid__batch_note_low_confidence(deid_batch_job *run, const char *path, const char *what);
 
 typedef enum deid_batch_outcome {
     DEID_BATCH_OK,

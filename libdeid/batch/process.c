@@ -109,6 +109,17 @@ static int listed_value(const deid_dataset *ds, uint32_t tag, uint32_t fallback,
 static int filter(const deid_batch *b, const deid_dataset *ds, char *why, size_t cap)
 {
     int ok = 1;
+    if (b->has_us) {
+        char *m = text(ds, TAG_MODALITY);
+        if (!m)
+            return -1;
+        ok = strcmp(m, "US") == 0;
+        free(m);
+        if (!ok) {
+            snprintf(why, cap, "not US");
+            return 0;
+        }
+    }
     if (b->modalities)
         ok = listed_value(ds, TAG_MODALITY, TAG_MODALITY, b->modalities, 1, "modality", why, cap);
     if (ok > 0 && b->sop_classes)
@@ -169,6 +180,7 @@ static int is_file(const char *path, uint64_t *size)
 typedef struct names {
     char pseudonym[11], instance[9];
     char *out_dir, *out_path, *json_dir, *json_path;
+    char *mask_path, *png_dir, *png_path; /* ultrasound stage only */
 } names;
 
 static void names_free(names *n)
@@ -177,6 +189,9 @@ static void names_free(names *n)
     free(n->out_path);
     free(n->json_dir);
     free(n->json_path);
+    free(n->mask_path);
+    free(n->png_dir);
+    free(n->png_path);
 }
 
 static char *path_of(const char *root, const char *rel, const char *prefix, const char *stem,
@@ -222,6 +237,13 @@ static deid_status make_names(const deid_batch_job *run, const deid_batch_entry 
     n->json_dir = path_of(run->hdr_root, rel, NULL, NULL, NULL);
     n->json_path = path_of(run->hdr_root, rel, prefix, stem, "_DICOMHeader.json");
     if (!n->out_dir || !n->out_path || !n->json_dir || !n->json_path)
+        return deid__fail(DEID_ERR_NOMEM, "batch", "out of memory");
+    if (b->has_us && b->us.mask_json &&
+        !(n->mask_path = path_of(run->hdr_root, rel, prefix, stem, "_mask.json")))
+        return deid__fail(DEID_ERR_NOMEM, "batch", "out of memory");
+    if (b->has_us && b->us.overview_dir &&
+        (!(n->png_dir = path_of(b->us.overview_dir, rel, NULL, NULL, NULL)) ||
+         !(n->png_path = path_of(b->us.overview_dir, rel, prefix, stem, ".png"))))
         return deid__fail(DEID_ERR_NOMEM, "batch", "out of memory");
     return DEID_OK;
 }
@@ -317,9 +339,32 @@ static deid_status write_row(deid_batch_job *run, const deid_batch_entry *e, con
     return deid__keys_append(run->keys, fields);
 }
 
-/* Write the three outputs; on failure remove what this call wrote so the file is retried. */
+/* The ultrasound stage's outputs: mask JSON beside the header JSON, QC overview PNG. */
+static deid_status write_us(const names *n, const deid_us_result *us, unsigned flags)
+{
+    deid_status st = DEID_OK;
+    if (n->mask_path) {
+        char *json = NULL;
+        st = deid_us_result_json(us, &json);
+        if (st == DEID_OK)
+            st = deid__mkdirs(n->json_dir);
+        if (st == DEID_OK)
+            st = deid__write_file_atomic(n->mask_path, json, strlen(json), 0644, flags);
+        deid_free(json);
+    }
+    if (st == DEID_OK && n->png_path) {
+        st = deid__mkdirs(n->png_dir);
+        if (st == DEID_OK)
+            st = deid_us_write_overview(us, n->png_path);
+    }
+    return st;
+}
+
+/* Write the outputs (DICOM, header JSON, the ultrasound stage's files when `us` is not NULL,
+ * keys.csv row last); on failure remove what this call wrote so the file is retried. */
 static deid_status write_outputs(deid_batch_worker *w, const deid_batch_entry *e, const ids *x,
-                                 const names *n, const deid_dataset *ds, const deid_ids *after)
+                                 const names *n, const deid_dataset *ds, const deid_ids *after,
+                                 const deid_us_result *us)
 {
     deid_batch_job *run = w->run;
     deid_status st = deid__mkdirs(n->out_dir);
@@ -334,20 +379,62 @@ static deid_status write_outputs(deid_batch_worker *w, const deid_batch_entry *e
     int json = run->batch->write_json;
     if (json)
         st = write_json(ds, n, flags);
+    if (st == DEID_OK && us)
+        st = write_us(n, us, flags);
     if (st == DEID_OK)
         st = write_row(run, e, x, n, after);
     if (st != DEID_OK) {
         unlink(n->out_path);
         if (json)
             unlink(n->json_path);
+        if (us && n->mask_path)
+            unlink(n->mask_path);
+        if (us && n->png_path)
+            unlink(n->png_path);
     }
     return st;
 }
 
 /* ---- one file ----------------------------------------------------------------------------- */
 
+/* The ultrasound stage on one object: timings, and the low-confidence bookkeeping. */
+static deid_status us_stage(deid_batch_worker *w, const deid_batch_entry *e, deid_dataset *ds,
+                            deid_us_result *r)
+{
+    deid_batch_job *run = w->run;
+    deid_status st = deid_us_process(ds, &run->us, r);
+    w->seconds_decode += r->seconds_decode;
+    w->seconds_detect += r->seconds_detect;
+    w->seconds_mask += r->seconds_mask;
+    w->seconds_encode += r->seconds_encode;
+    char what[96];
+    if (st != DEID_OK) {
+        if (st == DEID_ERR_GENERIC && r->low_confidence) {
+            w->us_low_confidence++;
+            snprintf(what, sizeof what, "refused, confidence %.2f", r->confidence);
+            deid__batch_note_low_confidence(run, e->path, what);
+        }
+        return st;
+    }
+    if (r->fallback != DEID_US_FALLBACK_NONE) {
+        w->us_fallback++;
+        snprintf(what, sizeof what, "%s fallback, confidence %.2f",
+                 r->fallback == DEID_US_FALLBACK_REGIONS ? "regions" : "rectangle",
+                 r->confidence);
+        deid__batch_note_low_confidence(run, e->path, what);
+        deid__batch_log(run, DEID_LOG_WARNING,
+                        "%s: fan detection confidence %.2f < %.2f: masked with the %s fallback",
+                        e->path, r->confidence, run->us.min_confidence,
+                        r->fallback == DEID_US_FALLBACK_REGIONS ? "regions" : "rectangle");
+    }
+    if (r->warning && *r->warning &&
+        (!run->us.model || strcmp(r->warning, deid_us_model_warning(run->us.model)) != 0))
+        deid__batch_log(run, DEID_LOG_WARNING, "%s: %s", e->path, r->warning);
+    return DEID_OK;
+}
+
 static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *e,
-                                  deid_dataset *ds, ids *x, names *n)
+                                  deid_dataset *ds, ids *x, names *n, deid_us_result *us)
 {
     deid_batch_job *run = w->run;
     const deid_batch *b = run->batch;
@@ -367,6 +454,10 @@ static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *
         return skip(run, e->path, "already done");
     if ((st = claim_names(run, e, x, n)) != DEID_OK)
         return fail(run, e->path, st);
+    w->seconds_deid += deid__now() - t;
+    if (b->has_us && (st = us_stage(w, e, ds, us)) != DEID_OK)
+        return fail(run, e->path, st);
+    t = deid__now();
     deid_ids after;
     st = deid__profile_apply_ids(b->profile, ds, &after);
     w->seconds_deid += deid__now() - t;
@@ -379,12 +470,20 @@ static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *
         return fail(run, e->path, DEID_ERR_GENERIC);
     }
     t = deid__now();
-    st = write_outputs(w, e, x, n, ds, &after);
+    st = write_outputs(w, e, x, n, ds, &after, b->has_us ? us : NULL);
     w->seconds_write += deid__now() - t;
     if (st != DEID_OK)
         return fail(run, e->path, st);
-    deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (pseudonym %s)", e->path, n->out_path,
-                    n->pseudonym);
+    if (b->has_us)
+        deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (pseudonym %s; %s %s, confidence %.2f%s%s)",
+                        e->path, n->out_path, n->pseudonym, us->detector,
+                        us->fan.kind == DEID_FAN_SECTOR ? "fan" : "rectangle", us->confidence,
+                        us->fallback ? ", fallback " : "",
+                        us->fallback == DEID_US_FALLBACK_REGIONS ? "regions"
+                        : us->fallback ? "rectangle" : "");
+    else
+        deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (pseudonym %s)", e->path, n->out_path,
+                        n->pseudonym);
     return DEID_BATCH_OK;
 }
 
@@ -409,8 +508,11 @@ deid_batch_outcome deid__batch_process(deid_batch_worker *w, const deid_batch_en
     if (is_file(e->path, &size))
         w->bytes_in += size;
     ids x = {0};
-    names n = {{0}, {0}, NULL, NULL, NULL, NULL};
-    deid_batch_outcome o = run_one(w, e, ds, &x, &n);
+    names n = {{0}, {0}, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    deid_us_result us;
+    memset(&us, 0, sizeof us);
+    deid_batch_outcome o = run_one(w, e, ds, &x, &n, &us);
+    deid_us_result_clear(&us);
     names_free(&n);
     ids_free(&x);
     deid_dataset_free(ds);

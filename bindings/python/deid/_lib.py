@@ -55,6 +55,36 @@ PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(Pro
 LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p)
 
 
+class EncodeOptions(ctypes.Structure):
+    """``deid_encode_options`` (version 1)."""
+
+    _fields_ = [
+        ("version", ctypes.c_uint),
+        ("codec", ctypes.c_int),
+        ("quality", ctypes.c_int),
+        ("chroma", ctypes.c_int),
+    ]
+
+
+class UsOptions(ctypes.Structure):
+    """``deid_us_options`` (version 1)."""
+
+    _fields_ = [
+        ("version", ctypes.c_uint),
+        ("detector", ctypes.c_int),
+        ("model_path", ctypes.c_char_p),
+        ("device", ctypes.c_char_p),
+        ("erosion_px", ctypes.c_double),
+        ("min_confidence", ctypes.c_double),
+        ("fallback", ctypes.c_int),
+        ("encode", EncodeOptions),
+        ("overview_dir", ctypes.c_char_p),
+        ("mask_json", ctypes.c_int),
+        ("model", ctypes.c_void_p),
+        ("max_samples", ctypes.c_uint64),
+    ]
+
+
 class BatchOptions(ctypes.Structure):
     """``deid_batch_options`` (version 1)."""
 
@@ -78,6 +108,7 @@ class BatchOptions(ctypes.Structure):
         ("progress_user", ctypes.c_void_p),
         ("read", ReadOptions),
         ("durable", ctypes.c_int),
+        ("us", ctypes.POINTER(UsOptions)),
     ]
 
 
@@ -96,12 +127,19 @@ class BatchSummary(ctypes.Structure):
         ("seconds_total", ctypes.c_double),
         ("bytes_in", ctypes.c_uint64),
         ("bytes_out", ctypes.c_uint64),
+        ("seconds_decode", ctypes.c_double),
+        ("seconds_detect", ctypes.c_double),
+        ("seconds_mask", ctypes.c_double),
+        ("seconds_encode", ctypes.c_double),
+        ("us_low_confidence", ctypes.c_size_t),
+        ("us_fallback", ctypes.c_size_t),
     ]
 
 
 PROFILE_OPTIONS_VERSION = 1
 BATCH_OPTIONS_VERSION = 1
 READ_OPTIONS_VERSION = 1
+US_OPTIONS_VERSION = 1
 
 _vp = ctypes.c_void_p
 _st = ctypes.c_int  # deid_status
