@@ -13,15 +13,6 @@
 
 static const char *M = "us";
 
-/* The torch loader is built with the learned detector; a tree without it (an older checkout)
- * still builds, and every model call then fails the way a build without libtorch does. */
-#if defined(__has_include)
-#if __has_include("shim/torch_loader.h")
-#define DEID_US_HAVE_LOADER 1
-#endif
-#endif
-
-#ifdef DEID_US_HAVE_LOADER
 #include "shim/torch_loader.h"
 
 struct deid_us_model {
@@ -132,38 +123,6 @@ deid_status deid__us_model_detect(deid_us_model *model, const deid_image *img, d
     return DEID_OK;
 }
 
-#else /* no torch loader in this tree */
-
-deid_status deid_us_model_load(const char *path, const char *device, deid_us_model **out)
-{
-    (void)path;
-    (void)device;
-    (void)out;
-    return deid__fail(DEID_ERR_UNSUPPORTED, M, "this build has no libtorch support");
-}
-
-const char *deid_us_model_warning(const deid_us_model *model)
-{
-    (void)model;
-    return "";
-}
-
-void deid_us_model_free(deid_us_model *model)
-{
-    (void)model;
-}
-
-deid_status deid__us_model_detect(deid_us_model *model, const deid_image *img, deid_fan *out,
-                                  double *inference_ms)
-{
-    (void)model;
-    (void)img;
-    (void)out;
-    (void)inference_ms;
-    return deid__fail(DEID_ERR_UNSUPPORTED, M, "this build has no libtorch support");
-}
-
-#endif
 
 deid_status deid__us_fan_agreement(const deid_image *img, const deid_fan *fan, double *iou)
 {

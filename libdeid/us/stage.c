@@ -260,8 +260,8 @@ typedef struct detection {
 
 /* Run the chosen detector. A detector that finds nothing is not an error here (found 0): the
  * fallback decides. */
-static deid_status detect(const deid_dataset *ds, const deid_image *img,
-                          const deid_us_options *o, deid_us_model *model, detection *d)
+static deid_status detect(const deid_dataset *ds, const deid_image *img, deid_us_model *model,
+                          detection *d)
 {
     memset(d, 0, sizeof *d);
     d->warning = "";
@@ -279,7 +279,6 @@ static deid_status detect(const deid_dataset *ds, const deid_image *img,
     else if (st == DEID_ERR_NO_PIXELS || (model && st == DEID_ERR_UNSUPPORTED &&
                                           strstr(deid_last_error(), "make no scan area")))
         st = DEID_OK; /* nothing found: low confidence */
-    (void)o;
     return st;
 }
 
@@ -383,7 +382,7 @@ static deid_status process(deid_dataset *ds, const deid_us_options *o, stage *s,
         model = s->own_model;
     }
     detection d;
-    st = detect(ds, img, o, model, &d);
+    st = detect(ds, img, model, &d);
     r->seconds_detect = deid__now() - t;
     r->detector = model ? "model" : "model-free";
     r->inference_ms = d.inference_ms;
