@@ -26,7 +26,8 @@ generator seeds.
   train_corners.py data   --out D [--train-count 3000] [--val-count 300] [--jobs 2]
   train_corners.py train  --data D --ckpt C.pth [--steps N] [--max-minutes M]
   train_corners.py export --ckpt C.pth --out corners.pt [--test-vector DIR]
-  train_corners.py eval   --data D --model corners.pt [--json metrics.json]
+  train_corners.py eval   --data D --model corners.pt [--text] [--json metrics.json]
+  train_corners.py predict --model corners.pt [--png DIR] FILE.dcm...   (corners in any clip)
   train_corners.py all    --work D            (the four steps above, the shipped recipe)
 
 Deterministic for the seeds with one thread (torch.set_num_threads(1), the default here).
@@ -461,6 +462,40 @@ def export(args):
         print(f"test vector: clip {i}, output {out.reshape(-1).round(4).tolist()}", flush=True)
 
 
+def _text_job(job):
+    """Regenerate validation clip `index` and count its burned-in text pixels that the scan
+    area drawn from the predicted corners would keep (they must all be masked)."""
+    import make_us_clips as gen
+    import us_geometry as geo
+    from PIL import Image
+    gen_args, index, geom = job
+    args = gen.parse_args(gen_args)
+    gen.make_clip(args, index)
+    base = os.path.join(args.out, f"us_{index:04d}")
+    text = np.asarray(Image.open(base + "_text.png")) > 0
+    for suffix in (".dcm", ".json", "_mask.png", "_text.png"):
+        os.remove(base + suffix)
+    return int((text & geo.rasterize(geom)).sum()) if geom else 0
+
+
+def text_survivors(pred, meta, seed, jobs):
+    geoms = []
+    for p, m in zip(pred, meta):
+        g = m["geometry"]
+        rows, cols = g["image_size_rows"], g["image_size_cols"]
+        geoms.append(corners_to_geometry(p * np.array([cols, rows]), rows, cols))
+    with tempfile.TemporaryDirectory(prefix="deid-corners-") as tmp:
+        gen_args = ["--out", tmp, "--seed", str(seed), "--sizes", SIZES,
+                    "--min-frames", "1", "--max-frames", "10"]
+        work = [(gen_args, i, g) for i, g in enumerate(geoms)]
+        if jobs > 1:
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                counts = pool.map(_text_job, work, chunksize=4)
+        else:
+            counts = [_text_job(w) for w in work]
+    return {"text_pixels_kept": int(sum(counts)), "clips_with_text_kept": int(sum(c > 0 for c in counts))}
+
+
 def evaluate(args):
     import torch
     torch.set_num_threads(args.threads)
@@ -476,13 +511,66 @@ def evaluate(args):
         for _ in range(reps):
             model(x)
         ms = (time.perf_counter() - t0) / reps * 1000
-    res = metrics(predict(model, images), corners, meta)
+    pred = predict(model, images)
+    res = metrics(pred, corners, meta)
+    if args.text:
+        res.update(text_survivors(pred, meta, VAL_SEED, args.jobs))
     res.update({"inference_ms_python_1_thread": ms, "model_bytes": os.path.getsize(args.model),
                 "val_seed": VAL_SEED})
     print(json.dumps(res, indent=1), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
+
+
+def predict_files(args):
+    """Corners and scan area the model finds in DICOM files (for a look at real clips)."""
+    import pydicom
+    import torch
+    from PIL import Image, ImageDraw
+    torch.set_num_threads(args.threads)
+    model = torch.jit.load(args.model)
+    model.eval()
+    for path in args.files:
+        try:
+            ds = pydicom.dcmread(path)
+            px = ds.pixel_array
+            if int(getattr(ds, "NumberOfFrames", 1) or 1) == 1:
+                px = px[None]
+            pm = str(getattr(ds, "PhotometricInterpretation", ""))
+            if pm in ("YBR_FULL", "YBR_FULL_422"):   # J2K/JPEG decoders give RGB already
+                px = pydicom.pixel_data_handlers.util.convert_color_space(px, pm, "RGB",
+                                                                          per_frame=True)
+            elif pm == "PALETTE COLOR":
+                px = pydicom.pixel_data_handlers.util.apply_color_lut(px, ds)
+            if px.dtype != np.uint8:
+                px = (px.astype(np.float64) * 255.0 / max(1, float(px.max()))).astype(np.uint8)
+        except Exception as e:  # noqa: BLE001 - report and go on
+            print(f"{path}: cannot read pixels: {e}")
+            continue
+        rows, cols = px.shape[1], px.shape[2]
+        with torch.no_grad():
+            out = model(torch.from_numpy(model_input(px)).float()[None, None]).numpy()
+        c = out.reshape(4, 2) * np.array([cols, rows])
+        g = corners_to_geometry(c, rows, cols)
+        print(f"{os.path.basename(path)} {rows}x{cols}: corners (x, y) px "
+              f"{np.round(c, 1).tolist()}\n  {json.dumps(g)}")
+        if args.png:
+            import us_geometry as geo
+            os.makedirs(args.png, exist_ok=True)
+            base = Image.fromarray(luminance(px.max(axis=0))).convert("RGB")
+            if g is not None:
+                edge = geo.rasterize(g)
+                inner = np.zeros_like(edge)
+                inner[1:-1, 1:-1] = (edge[1:-1, 1:-1] & edge[:-2, 1:-1] & edge[2:, 1:-1]
+                                     & edge[1:-1, :-2] & edge[1:-1, 2:])
+                a = np.asarray(base).copy()
+                a[edge & ~inner] = (255, 0, 0)
+                base = Image.fromarray(a)
+            d = ImageDraw.Draw(base)
+            for x, y in c:
+                d.ellipse([x - 4, y - 4, x + 4, y + 4], outline=(0, 255, 0), width=2)
+            base.save(os.path.join(args.png, os.path.basename(path) + ".png"))
 
 
 # ---- command line --------------------------------------------------------------------------
@@ -508,6 +596,14 @@ def main(argv=None):
     v.add_argument("--data", required=True)
     v.add_argument("--model", required=True)
     v.add_argument("--json")
+    v.add_argument("--text", action="store_true",
+                   help="also regenerate the validation clips and count the burned-in text "
+                        "pixels inside the predicted scan areas (must be 0)")
+    v.add_argument("--jobs", type=int, default=2)
+    r = sub.add_parser("predict")
+    r.add_argument("--model", required=True)
+    r.add_argument("--png", help="folder for max-over-frames images with the corners drawn")
+    r.add_argument("files", nargs="+")
     a = sub.add_parser("all")
     a.add_argument("--work", required=True)
     a.add_argument("--train-count", type=int, default=3000)
@@ -520,7 +616,7 @@ def main(argv=None):
         p.add_argument("--width", type=int, default=16)
         p.add_argument("--eval-every", type=int, default=500)
         p.add_argument("--max-minutes", type=float, default=40.0)
-    for p in (t, e, v, a):
+    for p in (t, e, v, r, a):
         p.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     if args.cmd == "data":
@@ -533,6 +629,8 @@ def main(argv=None):
         export(args)
     elif args.cmd == "eval":
         evaluate(args)
+    elif args.cmd == "predict":
+        predict_files(args)
     else:
         w = args.work
         os.makedirs(w, exist_ok=True)
@@ -546,8 +644,9 @@ def main(argv=None):
         main(["export", "--ckpt", os.path.join(w, "corners.pth"),
               "--out", os.path.join(HERE, "corners.pt"), "--data", w,
               "--test-vector", HERE, "--threads", str(args.threads)])
-        main(["eval", "--data", w, "--model", os.path.join(HERE, "corners.pt"),
-              "--json", os.path.join(HERE, "metrics.json"), "--threads", str(args.threads)])
+        main(["eval", "--data", w, "--model", os.path.join(HERE, "corners.pt"), "--text",
+              "--jobs", str(args.jobs), "--json", os.path.join(HERE, "metrics.json"),
+              "--threads", str(args.threads)])
     return 0
 
 
