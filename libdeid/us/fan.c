@@ -43,20 +43,9 @@ static double line_angle(pt top, pt bottom, int left)
 
 static double dist(pt a, pt b) { return hypot(a.x - b.x, a.y - b.y); }
 
-static deid_status from_four(const pt p[4], deid_fan *f)
+/* Geometry from the corners in the order upper-left, upper-right, lower-left, lower-right. */
+static deid_status from_ordered(const pt q[4], deid_fan *f)
 {
-    pt cg = {(p[0].x + p[1].x + p[2].x + p[3].x) / 4, (p[0].y + p[1].y + p[2].y + p[3].y) / 4};
-    pt q[4]; /* upper-left, upper-right, lower-left, lower-right */
-    int seen[4] = {0, 0, 0, 0};
-    for (int i = 0; i < 4; i++) {
-        int k = (p[i].x >= cg.x) + 2 * (p[i].y >= cg.y);
-        q[k] = p[i];
-        seen[k] = 1;
-    }
-    if (!seen[0] || !seen[1] || !seen[2] || !seen[3])
-        return deid__fail(DEID_ERR_ARGUMENT, M,
-                          "fan corners: need two upper and two lower points, one left and one "
-                          "right of their centre each");
     pt tl = q[0], tr = q[1], bl = q[2], br = q[3];
     double tol = nearbyint(0.1 * fabs(tl.y - bl.y));
     if (fabs(tl.x - bl.x) < tol && fabs(tr.x - br.x) < tol) {
@@ -93,6 +82,24 @@ static deid_status from_four(const pt p[4], deid_fan *f)
     return DEID_OK;
 }
 
+/* Corners in any order, sorted into quadrants around their mean as SlicerUltrasound does. */
+static deid_status from_four(const pt p[4], deid_fan *f)
+{
+    pt cg = {(p[0].x + p[1].x + p[2].x + p[3].x) / 4, (p[0].y + p[1].y + p[2].y + p[3].y) / 4};
+    pt q[4]; /* upper-left, upper-right, lower-left, lower-right */
+    int seen[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 4; i++) {
+        int k = (p[i].x >= cg.x) + 2 * (p[i].y >= cg.y);
+        q[k] = p[i];
+        seen[k] = 1;
+    }
+    if (!seen[0] || !seen[1] || !seen[2] || !seen[3])
+        return deid__fail(DEID_ERR_ARGUMENT, M,
+                          "fan corners: need two upper and two lower points, one left and one "
+                          "right of their centre each");
+    return from_ordered(q, f);
+}
+
 static deid_status from_three(const pt p[3], deid_fan *f)
 {
     /* Sorted by row, ties keeping their order (Python's sorted is stable). */
@@ -118,8 +125,8 @@ static deid_status from_three(const pt p[3], deid_fan *f)
     return DEID_OK;
 }
 
-deid_status deid_fan_from_corners(const double *points, size_t npoints, int normalized,
-                                  size_t image_rows, size_t image_cols, deid_fan *out)
+static deid_status from_points(const double *points, size_t npoints, int normalized,
+                               size_t image_rows, size_t image_cols, int ordered, deid_fan *out)
 {
     if (!points || !out || (npoints != 3 && npoints != 4))
         return deid__fail(DEID_ERR_ARGUMENT, M, "fan corners: need 3 or 4 points");
@@ -135,13 +142,26 @@ deid_status deid_fan_from_corners(const double *points, size_t npoints, int norm
     }
     deid_fan f;
     memset(&f, 0, sizeof f);
-    deid_status st = npoints == 4 ? from_four(p, &f) : from_three(p, &f);
+    deid_status st = npoints == 3 ? from_three(p, &f) : ordered ? from_ordered(p, &f)
+                                                                : from_four(p, &f);
     if (st != DEID_OK)
         return st;
     f.image_size_rows = image_rows;
     f.image_size_cols = image_cols;
     *out = f;
     return DEID_OK;
+}
+
+deid_status deid_fan_from_corners(const double *points, size_t npoints, int normalized,
+                                  size_t image_rows, size_t image_cols, deid_fan *out)
+{
+    return from_points(points, npoints, normalized, image_rows, image_cols, 0, out);
+}
+
+deid_status deid__fan_from_ordered_corners(const double points[8], int normalized,
+                                           size_t image_rows, size_t image_cols, deid_fan *out)
+{
+    return from_points(points, 4, normalized, image_rows, image_cols, 1, out);
 }
 
 deid_status deid_fan_corners(const deid_fan *fan, double corners[8])

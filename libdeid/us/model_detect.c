@@ -1,6 +1,6 @@
 /* The learned fan detector: a TorchScript corner model run through the torch module
  * (shim/torch_loader.h) on the clip's maximum-over-frames grey image, its four corners turned
- * into a geometry the SlicerUltrasound way (deid_fan_from_corners). The input is prepared
+ * into a geometry the SlicerUltrasound way, in the model's fixed corner order. The input is prepared
  * exactly as libdeid/us/model/train_corners.py prepares it (values 0..255; the model
  * normalises them itself). */
 #include <math.h>
@@ -113,7 +113,7 @@ deid_status deid__us_model_detect(deid_us_model *model, const deid_image *img, d
         rc[2 * k + 1] = c8[2 * k];
     }
     deid_fan fan;
-    st = deid_fan_from_corners(rc, 4, 1, img->rows, img->cols, &fan);
+    st = deid__fan_from_ordered_corners(rc, 1, img->rows, img->cols, &fan);
     if (st != DEID_OK)
         return deid__fail(DEID_ERR_UNSUPPORTED, M,
                           "model detection: the model's corners make no scan area");

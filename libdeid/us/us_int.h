@@ -93,4 +93,10 @@ void deid__live_map_free(deid_live_map *map);
 deid_status deid__fan_fit(const deid_live_map *map, unsigned kind, deid_fan *out,
                           double *confidence);
 
+/* deid_fan_from_corners for 4 points already in the order upper-left, upper-right, lower-left,
+ * lower-right (a corner model's output): no sorting into quadrants, which fails for phased
+ * sectors whose two upper corners both sit at the apex. */
+deid_status deid__fan_from_ordered_corners(const double points[8], int normalized,
+                                           size_t image_rows, size_t image_cols, deid_fan *out);
+
 #endif
