@@ -42,9 +42,7 @@ static long long item_unsigned(const deid_item *item, uint32_t tag)
     return -1;
 }
 
-/* Bounding box of the 2D regions of (0018,6011), clipped to the image; invalid when there
- * are none or they cover less than 2% of it (a wrong header must not hide the fan). */
-static deid_box regions_box(const deid_dataset *ds, size_t rows, size_t cols)
+deid_box deid__us_regions_box(const deid_dataset *ds, size_t rows, size_t cols)
 {
     deid_box b = {0, 0, 0, 0, 0};
     const deid_elem *seq = ds ? deid__item_find(&ds->root, TAG_REGIONS) : NULL;
@@ -70,6 +68,14 @@ static deid_box regions_box(const deid_dataset *ds, size_t rows, size_t cols)
             b.right = b.right > x1 ? b.right : (long)x1;
         }
     }
+    return b;
+}
+
+/* The regions as a prior for detection; invalid when they cover less than 2% of the image (a
+ * wrong header must not hide the fan). */
+static deid_box regions_box(const deid_dataset *ds, size_t rows, size_t cols)
+{
+    deid_box b = deid__us_regions_box(ds, rows, cols);
     double area = (double)(b.bottom - b.top + 1) * (double)(b.right - b.left + 1);
     if (b.valid && area < 0.02 * (double)rows * (double)cols)
         b.valid = 0;

@@ -16,12 +16,6 @@
 static const char *M = "us";
 
 #define TAG_MODALITY 0x00080060u
-#define TAG_REGIONS 0x00186011u        /* Sequence of Ultrasound Regions */
-#define TAG_SPATIAL_FORMAT 0x00186012u /* Region Spatial Format: 1 = 2D */
-#define TAG_MIN_X0 0x00186018u
-#define TAG_MIN_Y0 0x0018601Au
-#define TAG_MAX_X1 0x0018601Cu
-#define TAG_MAX_Y1 0x0018601Eu
 
 /* ---- options ------------------------------------------------------------------------------ */
 
@@ -162,54 +156,21 @@ static deid_image *first_frame(const deid_image *img)
     return f;
 }
 
-/* Unsigned value of a US or UL element in an item (little endian in the tree); -1 when absent
- * or of another size. */
-static long long item_unsigned(const deid_item *item, uint32_t tag)
-{
-    const deid_elem *e = deid__item_find(item, tag);
-    if (!e || !e->value)
-        return -1;
-    if (e->len == 2)
-        return (long long)e->value[0] | (long long)e->value[1] << 8;
-    if (e->len == 4)
-        return (long long)e->value[0] | (long long)e->value[1] << 8 |
-               (long long)e->value[2] << 16 | (long long)e->value[3] << 24;
-    return -1;
-}
-
 /* Bounding rectangle of the 2D Ultrasound Regions, clipped to the image. 0 when there is
  * none. */
 static int regions_rect(const deid_dataset *ds, size_t rows, size_t cols, deid_fan *r)
 {
-    const deid_elem *seq = deid__item_find(&ds->root, TAG_REGIONS);
-    int found = 0;
-    for (size_t k = 0; seq && k < seq->nitems; k++) {
-        const deid_item *it = &seq->items[k];
-        long long x0 = item_unsigned(it, TAG_MIN_X0), y0 = item_unsigned(it, TAG_MIN_Y0);
-        long long x1 = item_unsigned(it, TAG_MAX_X1), y1 = item_unsigned(it, TAG_MAX_Y1);
-        if (item_unsigned(it, TAG_SPATIAL_FORMAT) != 1 || x0 < 0 || y0 < 0 || x1 < x0 ||
-            y1 < y0 || x0 >= (long long)cols || y0 >= (long long)rows)
-            continue;
-        double t = (double)y0, l = (double)x0;
-        double b = (double)(y1 < (long long)rows ? y1 : (long long)rows - 1);
-        double rt = (double)(x1 < (long long)cols ? x1 : (long long)cols - 1);
-        if (!found) {
-            r->rectangle_top = t, r->rectangle_left = l;
-            r->rectangle_bottom = b, r->rectangle_right = rt;
-        } else {
-            r->rectangle_top = fmin(r->rectangle_top, t);
-            r->rectangle_left = fmin(r->rectangle_left, l);
-            r->rectangle_bottom = fmax(r->rectangle_bottom, b);
-            r->rectangle_right = fmax(r->rectangle_right, rt);
-        }
-        found = 1;
-    }
-    if (found) {
-        r->kind = DEID_FAN_RECTANGLE;
-        r->image_size_rows = rows;
-        r->image_size_cols = cols;
-    }
-    return found;
+    deid_box b = deid__us_regions_box(ds, rows, cols);
+    if (!b.valid)
+        return 0;
+    r->kind = DEID_FAN_RECTANGLE;
+    r->rectangle_top = (double)b.top;
+    r->rectangle_left = (double)b.left;
+    r->rectangle_bottom = (double)b.bottom;
+    r->rectangle_right = (double)b.right;
+    r->image_size_rows = rows;
+    r->image_size_cols = cols;
+    return 1;
 }
 
 /* Shrink a rectangle by the erosion (whole pixels, rounded up); 0 when nothing is left. */

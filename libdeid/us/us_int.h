@@ -64,6 +64,10 @@ typedef struct deid_box {
     int valid;
 } deid_box;
 
+/* Union of the 2D regions (Region Spatial Format 1) of the Sequence of Ultrasound Regions
+ * (0018,6011), clipped to the image; valid 0 when there is none. ds may be NULL. */
+deid_box deid__us_regions_box(const deid_dataset *ds, size_t rows, size_t cols);
+
 /* Where the image carries live scan data, on a work grid of `scale` x `scale` image pixels
  * per cell (scale 1 up to ~1 Mpixel). Cell (i, j) covers image rows scale*i .. scale*i+scale-1;
  * its centre is at image row scale*i + (scale-1)/2. */
