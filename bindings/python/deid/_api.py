@@ -374,7 +374,9 @@ class Progress:
 @dataclass(frozen=True)
 class BatchSummary:
     """Outcome of :meth:`Batch.run`. ``cancelled`` is True when the progress callback stopped
-    the run (the files finished before that are kept)."""
+    the run (the files finished before that are kept). The ``seconds_decode`` ..
+    ``us_fallback`` fields are filled by ultrasound runs (deid-us): stage times summed over
+    workers, files refused for low fan-detection confidence, files masked by a fallback."""
 
     found: int
     ok: int
@@ -388,6 +390,12 @@ class BatchSummary:
     bytes_in: int
     bytes_out: int
     cancelled: bool = False
+    seconds_decode: float = 0.0
+    seconds_detect: float = 0.0
+    seconds_mask: float = 0.0
+    seconds_encode: float = 0.0
+    us_low_confidence: int = 0
+    us_fallback: int = 0
 
 
 ProgressCallback = Callable[[Progress], Optional[bool]]
@@ -498,4 +506,5 @@ class Batch(_Handle):
             _check(status)
         return BatchSummary(s.found, s.ok, s.skipped, s.failed, s.seconds_scan, s.seconds_read,
                             s.seconds_deid, s.seconds_write, s.seconds_total, s.bytes_in,
-                            s.bytes_out, cancelled)
+                            s.bytes_out, cancelled, s.seconds_decode, s.seconds_detect,
+                            s.seconds_mask, s.seconds_encode, s.us_low_confidence, s.us_fallback)
