@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "check.h"
+#include "deid/deid.h"
 
 int check_failures = 0;
 
@@ -17,6 +18,16 @@ const char *check_shared(const char *relative)
         return NULL;
     }
     return path;
+}
+
+struct deid_dataset *check_load_shared(const char *relative)
+{
+    const char *path = check_shared(relative);
+    if (!path)
+        return NULL;
+    deid_dataset *ds = NULL;
+    CHECK_OK(deid_dataset_read_file(path, NULL, &ds));
+    return ds;
 }
 
 int check_done(const char *name)

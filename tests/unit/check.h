@@ -28,6 +28,11 @@ extern int check_failures;
  * tests skip such cases with a message. Returns a static buffer. */
 const char *check_shared(const char *relative);
 
+/* Read a file under ../shared/data (see check_shared); NULL when absent (skip) or unreadable
+ * (then a CHECK failed). Free with deid_dataset_free. */
+struct deid_dataset;
+struct deid_dataset *check_load_shared(const char *relative);
+
 /* Exit status for main: 0 when no CHECK failed. */
 int check_done(const char *name);
 #endif

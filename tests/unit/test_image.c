@@ -11,16 +11,6 @@
 #include "deid/deid.h"
 #include "dicom/dataset_int.h"
 
-static deid_dataset *load(const char *rel)
-{
-    const char *path = check_shared(rel);
-    if (!path)
-        return NULL;
-    deid_dataset *ds = NULL;
-    CHECK_OK(deid_dataset_read_file(path, NULL, &ds));
-    return ds;
-}
-
 static int nonzero(deid_image *img)
 {
     const uint8_t *p = deid_image_data(img);
@@ -59,7 +49,7 @@ static void test_syntaxes(void)
 {
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const expect *c = &cases[k];
-        deid_dataset *ds = load(c->file);
+        deid_dataset *ds = check_load_shared(c->file);
         if (!ds)
             continue;
         CHECK(!strcmp(deid_dataset_transfer_syntax(ds), c->ts));
@@ -103,7 +93,7 @@ static void test_syntaxes(void)
 /* Decoding frames [first, first+count) gives the same bytes as slicing all frames. */
 static void test_frame_ranges(void)
 {
-    deid_dataset *ds = load("us/dbdicom_UltrasoundPaletteColor_0020.dcm");
+    deid_dataset *ds = check_load_shared("us/dbdicom_UltrasoundPaletteColor_0020.dcm");
     if (!ds)
         return;
     deid_image *all = NULL, *some = NULL;
@@ -126,7 +116,7 @@ static void test_frame_ranges(void)
 
 static int same_pixels(const char *a, const char *b)
 {
-    deid_dataset *da = load(a), *db = load(b);
+    deid_dataset *da = check_load_shared(a), *db = check_load_shared(b);
     int same = -1;
     if (da && db) {
         deid_image *ia = NULL, *ib = NULL;

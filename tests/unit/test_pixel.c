@@ -58,16 +58,6 @@ static uint8_t *disc_mask(size_t rows, size_t cols)
     return m;
 }
 
-static deid_dataset *load(const char *rel)
-{
-    const char *path = check_shared(rel);
-    if (!path)
-        return NULL;
-    deid_dataset *ds = NULL;
-    CHECK_OK(deid_dataset_read_file(path, NULL, &ds));
-    return ds;
-}
-
 /* PSNR of 8-bit samples; with a mask (pixels of `px` samples, one mask byte per pixel,
  * repeating every frame), over the kept pixels only. */
 static double psnr_kept(const uint8_t *a, const uint8_t *b, size_t n, const uint8_t *mask,
@@ -276,7 +266,7 @@ static uint8_t *pydicom_rgb(const char *path, const char *how, size_t expect)
 
 static void test_palette(const char *rel, size_t frames)
 {
-    deid_dataset *ds = load(rel);
+    deid_dataset *ds = check_load_shared(rel);
     if (!ds)
         return;
     deid_image *idx = NULL, *rgb = NULL;
@@ -306,7 +296,7 @@ static void test_palette(const char *rel, size_t frames)
 
 static void test_ybr(void)
 {
-    deid_dataset *ds = load("us/orthanc_Issue19_ATL_sector.dcm");
+    deid_dataset *ds = check_load_shared("us/orthanc_Issue19_ATL_sector.dcm");
     if (!ds)
         return;
     deid_image *ybr = NULL, *rgb = NULL;
@@ -471,7 +461,7 @@ static void check_jpeg_header(const deid_dataset *back, const deid_image *in, co
 
 static void test_jpeg_round_trip(const clip *c)
 {
-    deid_dataset *ds = load(c->file), *back = NULL;
+    deid_dataset *ds = check_load_shared(c->file), *back = NULL;
     if (!ds)
         return;
     char lossy[8] = "", method[64] = "";
@@ -669,7 +659,7 @@ static void test_overview(void)
     deid_image_free(a);
     deid_image_free(b);
     /* a real clip, for a person to look at: tests/unit leaves it in $DEID_PIXEL_KEEP if set */
-    deid_dataset *ds = load("us/orthanc_Issue16_HP_echo_34f.dcm");
+    deid_dataset *ds = check_load_shared("us/orthanc_Issue16_HP_echo_34f.dcm");
     if (ds) {
         deid_image *img = NULL, *masked = NULL;
         CHECK_OK(deid_image_decode(ds, 0, 1, 0, &img));
