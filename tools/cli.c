@@ -483,3 +483,13 @@ int cli_run_batch(const cli *c, const deid_profile *profile)
         summary_box(c, &s);
     return st == DEID_OK && s.failed == 0 ? 0 : 1;
 }
+
+int cli_run(const cli *c)
+{
+    deid_profile *profile = NULL;
+    if (cli_profile(c, &profile) != 0)
+        return 1;
+    int rc = cli_run_batch(c, profile);
+    deid_profile_free(profile);
+    return rc;
+}

@@ -52,6 +52,10 @@ int cli_profile(const cli *c, deid_profile **out);
  * interrupted. */
 int cli_run_batch(const cli *c, const deid_profile *profile);
 
+/* cli_profile then cli_run_batch, freeing the profile: what a tool's main ends with. Returns
+ * the exit status. */
+int cli_run(const cli *c);
+
 /* "<tool>: <message>" on stderr. */
 void cli_error(const cli *c, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -13,10 +13,5 @@ int main(int argc, char **argv)
     int rc = cli_parse(&c, &tool, argc, argv);
     if (rc != 0)
         return rc == CLI_EXIT_OK ? 0 : rc;
-    deid_profile *profile = NULL;
-    if (cli_profile(&c, &profile) != 0)
-        return 1;
-    rc = cli_run_batch(&c, profile);
-    deid_profile_free(profile);
-    return rc;
+    return cli_run(&c);
 }

@@ -127,10 +127,5 @@ int main(int argc, char **argv)
     c.profile.flags |= DEID_OPT_RETAIN_LONGITUDINAL_MODIFIED_DATES |
                        DEID_OPT_RETAIN_PATIENT_CHARACTERISTICS;
     c.batch.us = &u.us;
-    deid_profile *profile = NULL;
-    if (cli_profile(&c, &profile) != 0)
-        return 1;
-    rc = cli_run_batch(&c, profile);
-    deid_profile_free(profile);
-    return rc;
+    return cli_run(&c);
 }
