@@ -195,6 +195,16 @@ DEID_API const char *deid_us_model_warning(const deid_us_model *model);
 /* Free a model. NULL is a no-op. */
 DEID_API void deid_us_model_free(deid_us_model *model);
 
+/* The learned detector, beside deid_fan_detect: run `model` on an 8-bit grey or RGB image (the
+ * maximum over its frames, as the model was trained) and turn its four corners into *out.
+ * *confidence (may be NULL) is the IoU of that fan with the image's live area as the
+ * model-free detector sees it (the model gives no confidence of its own). A model handle runs
+ * one image at a time (calls are serialised). Errors: DEID_ERR_ARGUMENT, DEID_ERR_UNSUPPORTED
+ * (16-bit or palette input, the model failed, or its corners make no fan), DEID_ERR_NOMEM; out
+ * and confidence untouched on failure. */
+DEID_API deid_status deid_fan_detect_model(deid_us_model *model, const deid_image *img,
+                                           deid_fan *out, double *confidence);
+
 #define DEID_US_OPTIONS_VERSION 1
 /* Options of deid_us_process (and of a batch's ultrasound stage, deid_batch_options.us). */
 typedef struct deid_us_options {

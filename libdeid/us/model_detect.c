@@ -124,6 +124,22 @@ deid_status deid__us_model_detect(deid_us_model *model, const deid_image *img, d
 }
 
 
+deid_status deid_fan_detect_model(deid_us_model *model, const deid_image *img, deid_fan *out,
+                                  double *confidence)
+{
+    deid_fan fan;
+    double iou = 0;
+    deid_status st = deid__us_model_detect(model, img, &fan, NULL);
+    if (st == DEID_OK && confidence)
+        st = deid__us_fan_agreement(img, &fan, &iou);
+    if (st != DEID_OK)
+        return st;
+    *out = fan;
+    if (confidence)
+        *confidence = iou;
+    return DEID_OK;
+}
+
 deid_status deid__us_fan_agreement(const deid_image *img, const deid_fan *fan, double *iou)
 {
     deid_fan_prep p;
