@@ -10,7 +10,8 @@ usage: cmake/setup.sh [options]
 
   (no option)        install dependencies, build into ./build, run the demo
   --no-install       do not install Debian packages (they must already be there)
-  --with-torch       also install libtorch-dev (optional ML backend; large)
+  --no-torch         do not install libtorch-dev (the learned ultrasound detector's backend,
+                     installed by default; the build works without it, minus that detector)
   --no-demo          build only, do not run the demo
   --build-dir DIR    build directory (default: build)
   --build-type TYPE  CMAKE_BUILD_TYPE (default: RelWithDebInfo)
@@ -20,11 +21,12 @@ After it: `ctest --test-dir build --output-on-failure` runs every test (C and Py
 EOF
 }
 
-install=1 torch=0 demo=1 build_dir=build build_type=RelWithDebInfo
+install=1 torch=1 demo=1 build_dir=build build_type=RelWithDebInfo
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-install) install=0 ;;
     --with-torch) torch=1 ;;
+    --no-torch) torch=0 ;;
     --no-demo) demo=0 ;;
     --demo) demo=1 ;;
     --build-dir) build_dir=${2:?--build-dir needs a value}; shift ;;
@@ -48,7 +50,9 @@ packages=(
   python3-pydicom python3-numpy python3-pytest python3-venv python3-pip python3-setuptools
   python3-pil fonts-dejavu-core
 )
-[ "$torch" = 1 ] && packages+=(libtorch-dev)
+# Optional: installed on their own, so that a failure there leaves a working build without them.
+optional=()
+[ "$torch" = 1 ] && optional+=(libtorch-dev)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -72,6 +76,21 @@ else
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$install" = 1 ] && [ ${#optional[@]} -gt 0 ]; then
+  opt_missing=()
+  for p in "${optional[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || opt_missing+=("$p")
+  done
+  if [ ${#opt_missing[@]} -gt 0 ]; then
+    say "installing optional ${opt_missing[*]}"
+    if [ "$(id -u)" = 0 ]; then osudo=(); else osudo=(sudo); fi
+    export DEBIAN_FRONTEND=noninteractive
+    { "${osudo[@]}" apt-get update -qq &&
+      "${osudo[@]}" apt-get install -y -qq --no-install-recommends "${opt_missing[@]}"; } ||
+      echo "setup.sh: warning: could not install ${opt_missing[*]}: building without them" >&2
+  fi
 fi
 
 # ---- 2. Build ---------------------------------------------------------------------------------
