@@ -438,6 +438,12 @@ static void summary_box(const cli *c, const deid_batch_summary *s)
     box_row("skipped", v);
     snprintf(v, sizeof v, "%zu", s->failed);
     box_row("failed", v);
+    if (c->batch.us) { /* ultrasound runs: the files the log's warning lists by name */
+        snprintf(v, sizeof v, "%zu", s->us_low_confidence);
+        box_row("low confidence", v);
+        snprintf(v, sizeof v, "%zu", s->us_fallback);
+        box_row("fallback masks", v);
+    }
     snprintf(v, sizeof v, "%.2f s", s->seconds_total);
     box_row("time", v);
     snprintf(v, sizeof v, "%.1f", (double)done / t);
