@@ -433,6 +433,35 @@ static deid_status us_stage(deid_batch_worker *w, const deid_batch_entry *e, dei
     return DEID_OK;
 }
 
+/* One UID of a clip whose pixels were masked: a new image needs new Series and SOP Instance
+ * UIDs, so they are derived from the original with another label than the header-only mapping
+ * (deid-header and deid-us never write the same SOP Instance UID for different pixels), keyed
+ * and deterministic (a resumed run writes the same ones). Not when UIDs are retained. */
+static deid_status derive_uid(const deid_profile *p, deid_dataset *ds, uint32_t tag,
+                              const char *original, char written[65])
+{
+    char label[160], uid[65];
+    if (!original[0] || strcmp(original, written) == 0) /* absent, or --retain-uids */
+        return DEID_OK;
+    if (snprintf(label, sizeof label, "%s#pixels-masked", original) >= (int)sizeof label)
+        return deid__fail(DEID_ERR_GENERIC, "batch", "UID too long");
+    deid_status st = deid_profile_uid(p, label, uid);
+    if (st == DEID_OK)
+        st = deid_dataset_set_string(ds, tag, uid);
+    if (st == DEID_OK)
+        memcpy(written, uid, sizeof uid);
+    return st;
+}
+
+static deid_status derive_pixel_uids(const deid_profile *p, deid_dataset *ds, const ids *x,
+                                     deid_ids *after)
+{
+    deid_status st = derive_uid(p, ds, TAG_SERIES_UID, x->series, after->new_series_uid);
+    if (st == DEID_OK)
+        st = derive_uid(p, ds, TAG_SOP_INSTANCE, x->sop, after->new_sop_uid);
+    return st;
+}
+
 static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *e,
                                   deid_dataset *ds, ids *x, names *n, deid_us_result *us)
 {
@@ -460,6 +489,8 @@ static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *
     t = deid__now();
     deid_ids after;
     st = deid__profile_apply_ids(b->profile, ds, &after);
+    if (st == DEID_OK && b->has_us)
+        st = derive_pixel_uids(b->profile, ds, x, &after);
     w->seconds_deid += deid__now() - t;
     if (st != DEID_OK)
         return fail(run, e->path, st);
