@@ -185,6 +185,32 @@ def test_every_clip_written(clips):
     assert not missing, f"no output for {missing}\n" + run.explain()
 
 
+def test_masked_clips_get_new_series_and_instance_uids(clips):
+    """A masked clip is a new image: deid-header on the same input (same key) keeps the Study
+    Instance UID but never the Series or SOP Instance UID that deid-us writes."""
+    import pydicom
+    root, inp, truth, run = clips
+    header_tool = os.path.join(os.path.dirname(tool()), "deid-header")
+    if not os.access(header_tool, os.X_OK):
+        pytest.skip("deid-header is not built")
+    out = os.path.join(root, "header_only")
+    shutil.rmtree(out, ignore_errors=True)
+    p = subprocess.run([header_tool, inp, out, out, "--key", write_key(os.path.join(root, "key")),
+                        "-q"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert p.returncode == 0, p.stdout
+    with open(os.path.join(out, "keys.csv"), newline="") as f:
+        header = {os.path.basename(r["original_path"]): r for r in csv.DictReader(f)}
+    for name, row in run.rows.items():
+        h = header[name]
+        assert row["new_study_uid"] == h["new_study_uid"], name
+        assert row["new_series_uid"] != h["new_series_uid"], name
+        assert row["new_sop_uid"] != h["new_sop_uid"], name
+        ds = pydicom.dcmread(row["output_path"], stop_before_pixels=True)
+        assert ds.SOPInstanceUID == row["new_sop_uid"], name
+        assert ds.file_meta.MediaStorageSOPInstanceUID == row["new_sop_uid"], name
+        assert ds.SeriesInstanceUID == row["new_series_uid"], name
+
+
 def test_no_text_pixel_survives(clips):
     import numpy as np
     from PIL import Image
