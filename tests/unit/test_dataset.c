@@ -431,11 +431,7 @@ static int probe_cb(void *user, const deid_element_info *info)
 
 static void test_walk(void)
 {
-    const char *path = check_shared("refs/PrivateMDNTags.dcm");
-    if (!path)
-        return;
-    deid_dataset *ds = NULL;
-    CHECK_OK(deid_dataset_read_file(path, NULL, &ds));
+    deid_dataset *ds = check_load_shared("refs/PrivateMDNTags.dcm");
     if (!ds)
         return;
     CHECK(!strcmp(deid_dataset_transfer_syntax(ds), "1.2.840.10008.1.2"));
