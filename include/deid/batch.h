@@ -8,6 +8,7 @@
 #include "deid/status.h"
 #include "deid/profile.h"
 #include "deid/us.h"
+#include "deid/text.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,10 +66,22 @@ typedef struct deid_batch_options {
                                     <overview_dir>/<relative dir>/<name>.png. Borrowed: must
                                     outlive the batch (its strings are copied). A corner model
                                     is loaded once per run. Default NULL = header only */
+    const deid_text_options *text; /* the burned-in text stage (deid_text_process) before the
+                                    header profile, one engine per worker: every DICOM object
+                                    with pixels is searched and redacted, and PNG, JPEG, TIFF
+                                    and BMP files are processed too (deid_text_process_file,
+                                    written under their own relative path and name); writes
+                                    <name>_text.json beside the header JSON and review.csv
+                                    (regions left for a person) in headers_dir. Borrowed: must
+                                    outlive the batch (its strings are copied). Default NULL =
+                                    no text stage (raster files are skipped) */
+    const deid_text_phi *text_phi; /* extra PHI terms matched in every file (besides each DICOM
+                                    header's own): the only PHI raster files have. Borrowed,
+                                    must outlive the batch; default NULL */
 } deid_batch_options;
 #define DEID_BATCH_OPTIONS_INIT                                                                 \
     {DEID_BATCH_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 1, NULL,       \
-     NULL, NULL, NULL, NULL, DEID_READ_OPTIONS_INIT, 0, NULL}
+     NULL, NULL, NULL, NULL, DEID_READ_OPTIONS_INIT, 0, NULL, NULL, NULL}
 
 /* Fill `opts` with defaults; DEID_ERR_ARGUMENT for an unknown version. */
 DEID_API deid_status deid_batch_options_init(deid_batch_options *opts, unsigned version);
@@ -86,6 +99,14 @@ typedef struct deid_batch_summary {
     double seconds_decode, seconds_detect, seconds_mask, seconds_encode;
     size_t us_low_confidence; /* files refused: detection below min_confidence, no fallback */
     size_t us_fallback;       /* files masked with the rectangle or regions fallback */
+    /* The text stage (deid_batch_options.text), summed over files: */
+    size_t text_files;        /* files searched for text */
+    size_t text_found;        /* regions found by all passes, before merging */
+    size_t text_merged;       /* regions after merging */
+    size_t text_redacted, text_review, text_kept;
+    size_t text_residual_failed; /* files refused because text was still readable after
+                                    redaction */
+    double seconds_ocr;       /* text detection and recognition, summed over workers */
 } deid_batch_summary;
 
 /* Create a batch. Option strings are copied; `profile` is borrowed and must outlive the batch.

@@ -14,6 +14,7 @@
 #include "deid/profile.h"
 #include "deid/batch.h"
 #include "deid/us.h"
+#include "deid/text.h"
 
 #ifdef __cplusplus
 extern "C" {

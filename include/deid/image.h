@@ -130,6 +130,39 @@ DEID_API deid_status deid_overview_png(const deid_image *original, const deid_im
                                        const uint8_t *mask, const char *caption,
                                        const char *path);
 
+/* ---- raster files: PNG, JPEG, TIFF, BMP ---------------------------------------------------- */
+
+/* Raster file formats libdeid reads and writes (besides DICOM). */
+typedef enum deid_raster_format {
+    DEID_RASTER_UNKNOWN = 0, /* not a raster file libdeid reads */
+    DEID_RASTER_PNG = 1,
+    DEID_RASTER_JPEG = 2,
+    DEID_RASTER_TIFF = 3,
+    DEID_RASTER_BMP = 4
+} deid_raster_format;
+
+/* The format of the file at `path`, told by its first bytes (not its name);
+ * DEID_RASTER_UNKNOWN when it is none of them or cannot be read. */
+DEID_API int deid_raster_format_of(const char *path);
+
+/* Read a PNG, JPEG, TIFF (first page) or BMP file into a one-frame image: grey as MONOCHROME2
+ * (8 bits, or 16 for 16-bit PNG and TIFF), colour and palette images as 8-bit RGB (an alpha
+ * channel is dropped). *format (may be NULL) receives the deid_raster_format. On success *out
+ * owns a new image (free with deid_image_free). Errors: DEID_ERR_IO (cannot read),
+ * DEID_ERR_UNSUPPORTED (not a raster format libdeid reads, or a damaged file), DEID_ERR_LIMIT
+ * (more samples than max_samples; 0 means 2^31), DEID_ERR_NOMEM; *out untouched on failure. */
+DEID_API deid_status deid_image_read_raster(const char *path, uint64_t max_samples,
+                                            deid_image **out, int *format);
+
+/* Write frame `frame` of `img` (8-bit MONOCHROME2/MONOCHROME1/RGB, or 16-bit grey for PNG and
+ * TIFF) to `path` as `format`, atomically (a temporary file renamed into place): PNG, TIFF
+ * (deflate) and BMP losslessly, JPEG baseline at `jpeg_quality` (1..100; 0 = 95). Errors:
+ * DEID_ERR_ARGUMENT (unknown format, frame out of range), DEID_ERR_UNSUPPORTED (16-bit to
+ * JPEG or BMP), DEID_ERR_IO, DEID_ERR_NOMEM. */
+DEID_API DEID_NODISCARD deid_status deid_image_write_raster(const deid_image *img, size_t frame,
+                                                            const char *path, int format,
+                                                            int jpeg_quality);
+
 #ifdef __cplusplus
 }
 #endif
