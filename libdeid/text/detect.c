@@ -1,0 +1,811 @@
+/* Text detection on one frame: two complementary passes, merged, then decided.
+ *
+ * LINES: strokes are thin and contrast with what is around them, so a top-hat (bright text),
+ * a black top-hat (dark or inverted text) and a top-hat of colourfulness (coloured text on a
+ * grey image) make them stand out from anatomy and gradients. The thresholded responses are
+ * split into connected components, components of character size are chained into lines
+ * (similar height, overlapping rows, small gaps), and each line is read by Tesseract on a
+ * clean, upscaled crop of its response (dark on white, character height about 32 pixels).
+ * A line Tesseract reads with confidence is text; so is a line whose strokes alone are
+ * unmistakable (several aligned characters on a clean background), which keeps tiny text
+ * that Tesseract cannot read but a person might.
+ *
+ * PAGE: Tesseract's own layout analysis (sparse text) on the CLAHE-enhanced frame, which
+ * finds large text and text the stroke chains split or miss.
+ *
+ * Regions found by both are merged when they overlap; each merged region gets a decision
+ * from the engine's policy. */
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "text/ocr.h"
+#include "text/prep.h"
+#include "text/text_int.h"
+
+#define M "text"
+
+#define TOPHAT_K 15        /* square window of the top-hats: strokes up to ~7 px wide */
+#define MIN_RESPONSE 28    /* weakest stroke contrast considered (8-bit levels) */
+#define MAX_CHAR_H 80
+#define MIN_CHAR_H 4
+#define MAX_LINES 160      /* candidate lines read per frame and polarity */
+#define OCR_TARGET_H 32.0  /* character height Tesseract reads best, in pixels */
+
+typedef struct cand {
+    int x0, y0, x1, y1;    /* box, x1/y1 exclusive */
+    double conf;
+    unsigned passes;
+    char *text;            /* best reading */
+    char *text2;           /* the other pass's reading when merged, or NULL */
+    int chars;             /* components in the line (LINES) */
+    double score;          /* response strength, for ordering */
+} cand;
+
+typedef struct cands {
+    cand *v;
+    size_t n, cap;
+} cands;
+
+static void cands_clear(cands *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->v[i].text);
+        free(c->v[i].text2);
+    }
+    free(c->v);
+    memset(c, 0, sizeof *c);
+}
+
+static deid_status cands_push(cands *c, const cand *x)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        cand *v = deid__realloc(c->v, cap * sizeof *v);
+        if (!v)
+            return DEID_ERR_NOMEM;
+        c->v = v;
+        c->cap = cap;
+    }
+    c->v[c->n++] = *x;
+    return DEID_OK;
+}
+
+static size_t count_alnum(const char *s)
+{
+    size_t n = 0;
+    for (; s && *s; s++)
+        if (isalnum((unsigned char)*s) || ((unsigned char)*s & 0x80))
+            n++;
+    return n;
+}
+
+/* ---- connected components ------------------------------------------------------------------ */
+
+typedef struct comp {
+    int x0, y0, x1, y1;
+    int area;
+    double sum;   /* summed response */
+    int line;     /* union-find parent while chaining */
+} comp;
+
+typedef struct comps {
+    comp *v;
+    size_t n, cap;
+} comps;
+
+/* Label 8-connected pixels of `mask` (non-zero), keeping components of character size. */
+static deid_status label(const uint8_t *mask, const uint8_t *resp, size_t rows, size_t cols,
+                         comps *out, size_t *all)
+{
+    size_t n = rows * cols;
+    uint32_t *stack = deid__malloc((n ? n : 1) * sizeof *stack);
+    uint8_t *seen = deid__calloc(n ? n : 1, 1);
+    if (!stack || !seen) {
+        free(stack), free(seen);
+        return DEID_ERR_NOMEM;
+    }
+    deid_status st = DEID_OK;
+    *all = 0;
+    for (size_t i = 0; i < n && st == DEID_OK; i++) {
+        if (!mask[i] || seen[i])
+            continue;
+        comp c = {(int)(i % cols), (int)(i / cols), (int)(i % cols) + 1, (int)(i / cols) + 1,
+                  0, 0, 0};
+        size_t sp = 0;
+        stack[sp++] = (uint32_t)i;
+        seen[i] = 1;
+        while (sp) {
+            size_t p = stack[--sp];
+            int x = (int)(p % cols), y = (int)(p / cols);
+            c.area++;
+            c.sum += resp[p];
+            if (x < c.x0)
+                c.x0 = x;
+            if (x >= c.x1)
+                c.x1 = x + 1;
+            if (y < c.y0)
+                c.y0 = y;
+            if (y >= c.y1)
+                c.y1 = y + 1;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int xx = x + dx, yy = y + dy;
+                    if (xx < 0 || yy < 0 || xx >= (int)cols || yy >= (int)rows)
+                        continue;
+                    size_t q = (size_t)yy * cols + (size_t)xx;
+                    if (mask[q] && !seen[q]) {
+                        seen[q] = 1;
+                        stack[sp++] = (uint32_t)q;
+                    }
+                }
+        }
+        (*all)++;
+        int w = c.x1 - c.x0, h = c.y1 - c.y0;
+        if (h < MIN_CHAR_H && !(h >= 2 && w >= 2 && w <= 3 * h + 2))
+            continue; /* too small to be a character (dots and dashes are kept) */
+        if (h > MAX_CHAR_H || w > 8 * (h > 6 ? h : 6) || w > 600)
+            continue;
+        if (c.area < 3)
+            continue;
+        if (w >= 5 && h >= 5 && (double)c.area > 0.92 * (double)w * (double)h)
+            continue; /* a filled block, not a glyph */
+        if (out->n == out->cap) {
+            size_t cap = out->cap ? out->cap * 2 : 256;
+            comp *v = deid__realloc(out->v, cap * sizeof *v);
+            if (!v) {
+                st = DEID_ERR_NOMEM;
+                break;
+            }
+            out->v = v;
+            out->cap = cap;
+        }
+        c.line = (int)out->n;
+        out->v[out->n++] = c;
+    }
+    free(stack);
+    free(seen);
+    return st;
+}
+
+static int find(comp *v, int i)
+{
+    while (v[i].line != i) {
+        v[i].line = v[v[i].line].line;
+        i = v[i].line;
+    }
+    return i;
+}
+
+static int cmp_x0(const void *a, const void *b)
+{
+    const comp *p = a, *q = b;
+    return (p->x0 > q->x0) - (p->x0 < q->x0);
+}
+
+/* Can a and b be neighbours in one line of text? */
+static int chain(const comp *a, const comp *b)
+{
+    int ha = a->y1 - a->y0, hb = b->y1 - b->y0;
+    int hmax = ha > hb ? ha : hb, hmin = ha < hb ? ha : hb;
+    int gap = b->x0 - a->x1;
+    if (gap > (int)(1.1 * hmax) + 2)
+        return 0;
+    int ov = (a->y1 < b->y1 ? a->y1 : b->y1) - (a->y0 > b->y0 ? a->y0 : b->y0);
+    if (ov < (int)(0.5 * hmin + 0.5) || ov < 1)
+        return 0;
+    /* punctuation (small) may join anything it overlaps; letters must be of similar height */
+    if (hmin >= 6 && hmax > 2.2 * hmin)
+        return 0;
+    return 1;
+}
+
+/* ---- the LINES pass -------------------------------------------------------------------------- */
+
+typedef struct line {
+    int x0, y0, x1, y1;
+    int chars;
+    double sum;
+    int hsum;
+} line;
+
+static int cmp_line_sum(const void *a, const void *b)
+{
+    const line *p = a, *q = b;
+    return (p->sum < q->sum) - (p->sum > q->sum);
+}
+
+/* Local threshold per 32 x 32 block: at least MIN_RESPONSE, and well above the block
+ * neighbourhood's typical response (speckle and texture raise it). */
+static deid_status thresholds(const uint8_t *resp, size_t rows, size_t cols, uint8_t *thr)
+{
+    const size_t B = 32;
+    size_t by = (rows + B - 1) / B, bx = (cols + B - 1) / B;
+    uint8_t *med = deid__malloc(by * bx + 1);
+    if (!med)
+        return DEID_ERR_NOMEM;
+    for (size_t j = 0; j < by; j++)
+        for (size_t i = 0; i < bx; i++) {
+            unsigned hist[256] = {0};
+            size_t cnt = 0;
+            for (size_t y = j * B; y < rows && y < (j + 1) * B; y++)
+                for (size_t x = i * B; x < cols && x < (i + 1) * B; x++) {
+                    hist[resp[y * cols + x]]++;
+                    cnt++;
+                }
+            size_t acc = 0, half = cnt / 2;
+            int v = 0;
+            for (; v < 255; v++) {
+                acc += hist[v];
+                if (acc > half)
+                    break;
+            }
+            med[j * bx + i] = (uint8_t)v;
+        }
+    for (size_t j = 0; j < by; j++)
+        for (size_t i = 0; i < bx; i++) {
+            int m = 0;
+            for (size_t jj = j ? j - 1 : 0; jj <= j + 1 && jj < by; jj++)
+                for (size_t ii = i ? i - 1 : 0; ii <= i + 1 && ii < bx; ii++)
+                    if (med[jj * bx + ii] > m)
+                        m = med[jj * bx + ii];
+            int t = 3 * m + 12;
+            if (t < MIN_RESPONSE)
+                t = MIN_RESPONSE;
+            if (t > 160)
+                t = 160;
+            thr[j * bx + i] = (uint8_t)t;
+        }
+    free(med);
+    return DEID_OK;
+}
+
+/* Read a line: crop its response with a margin, scale to OCR_TARGET_H, dark on white. */
+static deid_status read_line(deid_text_engine *e, const uint8_t *resp, size_t rows, size_t cols,
+                             const line *ln, double char_h, double strength, char **text,
+                             double *conf)
+{
+    *text = NULL;
+    *conf = 0;
+    int m = (int)(char_h * 0.4) + 3;
+    int x0 = ln->x0 - m, y0 = ln->y0 - m, x1 = ln->x1 + m, y1 = ln->y1 + m;
+    if (x0 < 0)
+        x0 = 0;
+    if (y0 < 0)
+        y0 = 0;
+    if (x1 > (int)cols)
+        x1 = (int)cols;
+    if (y1 > (int)rows)
+        y1 = (int)rows;
+    double s = OCR_TARGET_H / (char_h > 1 ? char_h : 1);
+    if (s < 1)
+        s = 1;
+    if (s > 5)
+        s = 5;
+    int w = x1 - x0, h = y1 - y0;
+    int W = (int)(w * s + 0.5) + 20, H = (int)(h * s + 0.5) + 20;
+    uint8_t *img = deid__malloc((size_t)W * (size_t)H);
+    if (!img)
+        return DEID_ERR_NOMEM;
+    memset(img, 255, (size_t)W * (size_t)H);
+    double gain = 255.0 / (strength > 1 ? strength : 1);
+    for (int Y = 0; Y < H - 20; Y++) {
+        double fy = (Y + 0.5) / s - 0.5;
+        int yi = (int)floor(fy);
+        double wy = fy - yi;
+        for (int X = 0; X < W - 20; X++) {
+            double fx = (X + 0.5) / s - 0.5;
+            int xi = (int)floor(fx);
+            double wx = fx - xi;
+            double acc = 0;
+            for (int k = 0; k < 4; k++) {
+                int yy = yi + (k >> 1), xx = xi + (k & 1);
+                if (yy < 0)
+                    yy = 0;
+                if (xx < 0)
+                    xx = 0;
+                if (yy >= h)
+                    yy = h - 1;
+                if (xx >= w)
+                    xx = w - 1;
+                double wgt = ((k >> 1) ? wy : 1 - wy) * ((k & 1) ? wx : 1 - wx);
+                acc += wgt * resp[(size_t)(y0 + yy) * cols + (size_t)(x0 + xx)];
+            }
+            double v = 255.0 - acc * gain;
+            img[(size_t)(Y + 10) * (size_t)W + (size_t)(X + 10)] =
+                (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    deid_ocr_words words = {0};
+    deid_status st = deid__ocr_words(e->tess, img, (size_t)W, (size_t)H, (size_t)W,
+                                     DEID_OCR_PSM_SINGLE_LINE, &words);
+    free(img);
+    if (st != DEID_OK) {
+        deid__ocr_words_clear(&words);
+        return st;
+    }
+    deid_buf b = {0};
+    double cs = 0, cn = 0;
+    for (size_t i = 0; i < words.n; i++) {
+        if ((b.len && deid__buf_append(&b, " ", 1)) ||
+            deid__buf_append(&b, words.v[i].text, strlen(words.v[i].text))) {
+            deid__buf_free(&b);
+            deid__ocr_words_clear(&words);
+            return DEID_ERR_NOMEM;
+        }
+        double n = (double)strlen(words.v[i].text);
+        cs += words.v[i].conf * n;
+        cn += n;
+    }
+    deid__ocr_words_clear(&words);
+    *text = b.data ? b.data : deid__strdup("");
+    if (!*text)
+        return DEID_ERR_NOMEM;
+    *conf = cn > 0 ? cs / cn : 0;
+    return DEID_OK;
+}
+
+/* Candidate lines of one polarity's response. */
+static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t rows, size_t cols,
+                            cands *out, size_t *found)
+{
+    size_t n = rows * cols;
+    const size_t B = 32;
+    size_t bx = (cols + B - 1) / B, by = (rows + B - 1) / B;
+    uint8_t *thr = deid__malloc(bx * by + 1);
+    uint8_t *mask = deid__malloc(n ? n : 1);
+    comps cs = {0};
+    line *lines = NULL;
+    int *clutter = NULL;
+    deid_status st = DEID_ERR_NOMEM;
+    if (!thr || !mask)
+        goto done;
+    if ((st = thresholds(resp, rows, cols, thr)) != DEID_OK)
+        goto done;
+    for (size_t y = 0; y < rows; y++)
+        for (size_t x = 0; x < cols; x++)
+            mask[y * cols + x] = resp[y * cols + x] >= thr[(y / B) * bx + x / B];
+    size_t all = 0;
+    if ((st = label(mask, resp, rows, cols, &cs, &all)) != DEID_OK)
+        goto done;
+    if (!cs.n)
+        goto done;
+    qsort(cs.v, cs.n, sizeof *cs.v, cmp_x0);
+    for (size_t i = 0; i < cs.n; i++)
+        cs.v[i].line = (int)i;
+    for (size_t i = 0; i < cs.n; i++)
+        for (size_t j = i + 1; j < cs.n; j++) {
+            if (cs.v[j].x0 > cs.v[i].x1 + (int)(1.1 * MAX_CHAR_H) + 2)
+                break;
+            if (chain(&cs.v[i], &cs.v[j])) {
+                int a = find(cs.v, (int)i), b = find(cs.v, (int)j);
+                if (a != b)
+                    cs.v[b].line = a;
+            }
+        }
+    lines = deid__calloc(cs.n, sizeof *lines);
+    clutter = deid__calloc(cs.n, sizeof *clutter);
+    if (!lines || !clutter) {
+        st = DEID_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < cs.n; i++) {
+        comp *c = &cs.v[i];
+        line *l = &lines[find(cs.v, (int)i)];
+        if (!l->chars) {
+            l->x0 = c->x0, l->y0 = c->y0, l->x1 = c->x1, l->y1 = c->y1;
+        } else {
+            if (c->x0 < l->x0)
+                l->x0 = c->x0;
+            if (c->y0 < l->y0)
+                l->y0 = c->y0;
+            if (c->x1 > l->x1)
+                l->x1 = c->x1;
+            if (c->y1 > l->y1)
+                l->y1 = c->y1;
+        }
+        l->chars++;
+        l->sum += c->sum;
+        l->hsum += c->y1 - c->y0;
+    }
+    /* Clutter: components of other lines near a line. Text sits on clean ground; speckle and
+     * texture make many small chance "lines" surrounded by more of the same. */
+    size_t nl = 0;
+    for (size_t i = 0; i < cs.n; i++)
+        if (lines[i].chars)
+            lines[nl++] = lines[i];
+    for (size_t k = 0; k < nl; k++) {
+        line *l = &lines[k];
+        int h = l->y1 - l->y0, c = 0;
+        for (size_t i = 0; i < cs.n; i++) {
+            const comp *p = &cs.v[i];
+            if (p->x1 <= l->x0 - h || p->x0 >= l->x1 + h || p->y1 <= l->y0 - h ||
+                p->y0 >= l->y1 + h)
+                continue;
+            if (p->x0 >= l->x0 && p->x1 <= l->x1 && p->y0 >= l->y0 && p->y1 <= l->y1)
+                continue;
+            c++;
+        }
+        clutter[k] = c;
+    }
+    /* Strongest first; read at most MAX_LINES. */
+    for (size_t k = 0; k < nl; k++)
+        lines[k].sum = lines[k].sum * (clutter[k] > 2 * lines[k].chars + 2 ? 0.1 : 1.0);
+    qsort(lines, nl, sizeof *lines, cmp_line_sum);
+    size_t reads = 0;
+    for (size_t k = 0; k < nl && reads < MAX_LINES; k++) {
+        line *l = &lines[k];
+        int w = l->x1 - l->x0, h = l->y1 - l->y0;
+        double ch = (double)l->hsum / l->chars;
+        if (h < 5 || (l->chars == 1 && (h < 7 || w > 4 * h)))
+            continue;
+        if (w < 3)
+            continue;
+        (*found)++;
+        reads++;
+        /* strength: the line's typical response, so faint text is stretched to full contrast */
+        double strength = 0;
+        {
+            unsigned hist[256] = {0};
+            size_t cnt = 0;
+            for (int y = l->y0; y < l->y1; y++)
+                for (int x = l->x0; x < l->x1; x++) {
+                    hist[resp[(size_t)y * cols + (size_t)x]]++;
+                    cnt++;
+                }
+            size_t acc = 0;
+            int v = 255;
+            for (; v > 0; v--) {
+                acc += hist[v];
+                if (acc * 20 >= cnt)
+                    break;
+            }
+            strength = v;
+        }
+        char *text = NULL;
+        double conf = 0;
+        if ((st = read_line(e, resp, rows, cols, l, ch, strength, &text, &conf)) != DEID_OK)
+            goto done;
+        size_t an = count_alnum(text);
+        int ok = an >= 1 && conf >= e->opts.min_confidence;
+        if (l->chars == 1)
+            ok = an >= 1 && conf >= (e->opts.min_confidence > 60 ? e->opts.min_confidence : 60);
+        /* strokes alone: several aligned characters of similar size on clean ground */
+        if (!ok && l->chars >= 4 && h <= 2 * ch + 2 && clutter[k] <= 1 && an >= 2)
+            ok = 1;
+        if (!ok) {
+            free(text);
+            continue;
+        }
+        cand c = {l->x0, l->y0, l->x1, l->y1, conf, DEID_TEXT_PASS_LINES, text, NULL, l->chars,
+                  l->sum};
+        if ((st = cands_push(out, &c)) != DEID_OK) {
+            free(text);
+            goto done;
+        }
+    }
+    st = DEID_OK;
+done:
+    free(thr);
+    free(mask);
+    free(cs.v);
+    free(lines);
+    free(clutter);
+    return st;
+}
+
+static deid_status lines_pass(deid_text_engine *e, const deid_text_frame *f, cands *out,
+                              size_t *found, double *t_detect)
+{
+    size_t n = f->rows * f->cols;
+    uint8_t *resp = deid__malloc(n ? n : 1);
+    if (!resp)
+        return DEID_ERR_NOMEM;
+    deid_status st = DEID_OK;
+    for (int pol = 0; pol < 3 && st == DEID_OK; pol++) {
+        const uint8_t *src = pol == 2 ? f->chroma : f->grey;
+        if (!src)
+            continue;
+        double t0 = deid__now();
+        st = deid__text_tophat(src, resp, f->rows, f->cols, TOPHAT_K, pol == 1);
+        *t_detect += deid__now() - t0;
+        if (st == DEID_OK)
+            st = lines_of(e, resp, f->rows, f->cols, out, found);
+    }
+    free(resp);
+    return st;
+}
+
+/* ---- the PAGE pass ----------------------------------------------------------------------------- */
+
+static deid_status page_pass(deid_text_engine *e, const deid_text_frame *f, cands *out,
+                             size_t *found, double *t_prep)
+{
+    size_t n = f->rows * f->cols;
+    uint8_t *eq = deid__malloc(n ? n : 1);
+    if (!eq)
+        return DEID_ERR_NOMEM;
+    double t0 = deid__now();
+    deid_status st = deid__text_clahe(f->grey, eq, f->rows, f->cols, 8, 2.5);
+    *t_prep += deid__now() - t0;
+    deid_ocr_words words = {0};
+    if (st == DEID_OK)
+        st = deid__ocr_words(e->tess, eq, f->cols, f->rows, f->cols, DEID_OCR_PSM_SPARSE,
+                             &words);
+    free(eq);
+    /* words to lines (Tesseract's line index), keeping confident words with letters/digits */
+    for (size_t i = 0; i < words.n && st == DEID_OK;) {
+        size_t j = i;
+        cand c = {0};
+        deid_buf b = {0};
+        double cs = 0, cn = 0;
+        int any = 0;
+        for (; j < words.n && words.v[j].line == words.v[i].line; j++) {
+            const deid_ocr_word *w = &words.v[j];
+            size_t an = count_alnum(w->text);
+            if (an < 1 || w->conf < e->opts.min_confidence || (an < 2 && w->conf < 75))
+                continue;
+            if (w->h < 4 || w->h > 4 * MAX_CHAR_H)
+                continue;
+            if (!any) {
+                c.x0 = w->x, c.y0 = w->y, c.x1 = w->x + w->w, c.y1 = w->y + w->h;
+            } else {
+                if (w->x < c.x0)
+                    c.x0 = w->x;
+                if (w->y < c.y0)
+                    c.y0 = w->y;
+                if (w->x + w->w > c.x1)
+                    c.x1 = w->x + w->w;
+                if (w->y + w->h > c.y1)
+                    c.y1 = w->y + w->h;
+            }
+            if ((b.len && deid__buf_append(&b, " ", 1)) ||
+                deid__buf_append(&b, w->text, strlen(w->text)))
+                st = DEID_ERR_NOMEM;
+            double len = (double)strlen(w->text);
+            cs += w->conf * len;
+            cn += len;
+            any = 1;
+        }
+        i = j;
+        if (!any || st != DEID_OK) {
+            deid__buf_free(&b);
+            continue;
+        }
+        c.conf = cn > 0 ? cs / cn : 0;
+        c.passes = DEID_TEXT_PASS_PAGE;
+        c.text = b.data;
+        (*found)++;
+        if ((st = cands_push(out, &c)) != DEID_OK)
+            deid__buf_free(&b);
+    }
+    deid__ocr_words_clear(&words);
+    return st;
+}
+
+/* ---- merging and decisions ------------------------------------------------------------------ */
+
+static int overlaps(const cand *a, const cand *b)
+{
+    int ix = (a->x1 < b->x1 ? a->x1 : b->x1) - (a->x0 > b->x0 ? a->x0 : b->x0);
+    int iy = (a->y1 < b->y1 ? a->y1 : b->y1) - (a->y0 > b->y0 ? a->y0 : b->y0);
+    if (ix <= 0 || iy <= 0)
+        return 0;
+    double inter = (double)ix * iy;
+    double aa = (double)(a->x1 - a->x0) * (a->y1 - a->y0);
+    double ab = (double)(b->x1 - b->x0) * (b->y1 - b->y0);
+    double small = aa < ab ? aa : ab;
+    return inter / (aa + ab - inter) >= 0.3 || inter >= 0.6 * small;
+}
+
+/* Merge b into a (b is emptied). */
+static deid_status absorb(cand *a, cand *b)
+{
+    if (b->x0 < a->x0)
+        a->x0 = b->x0;
+    if (b->y0 < a->y0)
+        a->y0 = b->y0;
+    if (b->x1 > a->x1)
+        a->x1 = b->x1;
+    if (b->y1 > a->y1)
+        a->y1 = b->y1;
+    a->passes |= b->passes;
+    /* keep the more confident reading first and the other as a second chance for PHI */
+    if (b->conf > a->conf) {
+        char *t = a->text;
+        a->text = b->text;
+        b->text = t;
+        a->conf = b->conf;
+    }
+    if (!a->text2) {
+        a->text2 = b->text;
+        b->text = NULL;
+    } else if (b->text && *b->text) {
+        deid_buf buf = {0};
+        if (deid__buf_printf(&buf, "%s %s", a->text2, b->text)) {
+            deid__buf_free(&buf);
+            return DEID_ERR_NOMEM;
+        }
+        free(a->text2);
+        a->text2 = buf.data;
+    }
+    free(b->text);
+    free(b->text2);
+    b->text = b->text2 = NULL;
+    b->passes = 0;
+    return DEID_OK;
+}
+
+static deid_status merge(cands *c)
+{
+    int changed = 1;
+    while (changed) {
+        changed = 0;
+        for (size_t i = 0; i < c->n; i++) {
+            if (!c->v[i].passes)
+                continue;
+            for (size_t j = i + 1; j < c->n; j++) {
+                if (!c->v[j].passes || !overlaps(&c->v[i], &c->v[j]))
+                    continue;
+                deid_status st = absorb(&c->v[i], &c->v[j]);
+                if (st != DEID_OK)
+                    return st;
+                changed = 1;
+            }
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i].passes)
+            c->v[k++] = c->v[i];
+    c->n = k;
+    return DEID_OK;
+}
+
+static int in_border(const deid_text_engine *e, const deid_text_frame *f, const cand *c)
+{
+    size_t shorter = f->rows < f->cols ? f->rows : f->cols;
+    size_t m = e->opts.margin ? e->opts.margin : (shorter * 15 + 99) / 100;
+    return (size_t)c->y1 <= m || (size_t)c->x1 <= m || (size_t)c->y0 + m >= f->rows ||
+           (size_t)c->x0 + m >= f->cols;
+}
+
+static void decide(const deid_text_engine *e, const deid_text_frame *f,
+                   const deid_text_phi *phi, const cand *c, deid_text_region *r)
+{
+    int kind = deid_text_phi_match(phi, c->text);
+    if (!kind && c->text2)
+        kind = deid_text_phi_match(phi, c->text2);
+    r->phi = kind;
+    if (e->opts.redact == DEID_TEXT_REDACT_NONE) {
+        r->decision = DEID_TEXT_REVIEW;
+        r->reason = "report only";
+        return;
+    }
+    if (e->opts.area == DEID_TEXT_AREA_BORDER && !in_border(e, f, c)) {
+        r->decision = DEID_TEXT_REVIEW;
+        r->reason = "outside the border band";
+        return;
+    }
+    if (e->opts.redact == DEID_TEXT_REDACT_ALL) {
+        r->decision = DEID_TEXT_REDACTED;
+        r->reason = "all text";
+        return;
+    }
+    if (kind) {
+        r->decision = DEID_TEXT_REDACTED;
+        r->reason = "matches PHI";
+    } else if (deid__text_looks_identifying(c->text) ||
+               (c->text2 && deid__text_looks_identifying(c->text2))) {
+        r->decision = DEID_TEXT_REVIEW;
+        r->reason = "looks like an identifier";
+    } else {
+        r->decision = DEID_TEXT_KEPT;
+        r->reason = "no PHI match";
+    }
+}
+
+deid_status deid__text_detect_frame(deid_text_engine *e, const deid_text_frame *f,
+                                    const deid_text_phi *phi, deid_text_result *res)
+{
+    if (!e || !f || !f->grey || !res)
+        return deid__fail(DEID_ERR_ARGUMENT, M, "text detection: bad arguments");
+    cands c = {0};
+    deid_status st = DEID_OK;
+    double t_detect = 0, t_prep = 0, t0 = deid__now();
+    size_t found_lines = 0, found_page = 0;
+    if (e->opts.passes & DEID_TEXT_PASS_LINES)
+        st = lines_pass(e, f, &c, &found_lines, &t_detect);
+    size_t n_lines = c.n;
+    if (st == DEID_OK && (e->opts.passes & DEID_TEXT_PASS_PAGE))
+        st = page_pass(e, f, &c, &found_page, &t_prep);
+    double t_all = deid__now() - t0;
+    (void)n_lines;
+    if (st == DEID_OK)
+        st = merge(&c);
+    for (size_t i = 0; i < c.n && st == DEID_OK; i++) {
+        deid_text_region r;
+        memset(&r, 0, sizeof r);
+        r.frame = f->frame;
+        r.source = f->source;
+        r.x = (size_t)c.v[i].x0;
+        r.y = (size_t)c.v[i].y0;
+        r.w = (size_t)(c.v[i].x1 - c.v[i].x0);
+        r.h = (size_t)(c.v[i].y1 - c.v[i].y0);
+        r.confidence = c.v[i].conf;
+        r.passes = c.v[i].passes;
+        r.text = c.v[i].text ? c.v[i].text : "";
+        decide(e, f, phi, &c.v[i], &r);
+        st = deid__text_result_push(res, &r);
+    }
+    cands_clear(&c);
+    if (st != DEID_OK)
+        return st;
+    res->stats.frames++;
+    res->stats.found += found_lines + found_page;
+    res->stats.found_lines += found_lines;
+    res->stats.found_page += found_page;
+    res->stats.seconds_detect += t_detect;
+    res->stats.seconds_prepare += t_prep;
+    res->stats.seconds_ocr += t_all - t_detect - t_prep;
+    return DEID_OK;
+}
+
+deid_status deid__text_read_box(deid_text_engine *e, const deid_text_frame *f, size_t x,
+                                size_t y, size_t w, size_t h, char **text, double *confidence)
+{
+    if (!e || !f || !f->grey || !text || !confidence)
+        return deid__fail(DEID_ERR_ARGUMENT, M, "text read: bad arguments");
+    *text = NULL;
+    *confidence = 0;
+    if (x >= f->cols || y >= f->rows || !w || !h)
+        return (*text = deid__strdup("")) ? DEID_OK : DEID_ERR_NOMEM;
+    if (x + w > f->cols)
+        w = f->cols - x;
+    if (y + h > f->rows)
+        h = f->rows - y;
+    /* the box as it is, contrast-stretched and upscaled like a line, read as a block */
+    size_t s = h < 16 ? 3 : h < 32 ? 2 : 1;
+    size_t W = w * s + 20, H = h * s + 20;
+    uint8_t *img = deid__malloc(W * H);
+    if (!img)
+        return DEID_ERR_NOMEM;
+    uint8_t lo = 255, hi = 0;
+    for (size_t yy = y; yy < y + h; yy++)
+        for (size_t xx = x; xx < x + w; xx++) {
+            uint8_t v = f->grey[yy * f->cols + xx];
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+    /* 255 everywhere unless the box holds real contrast */
+    memset(img, 255, W * H);
+    if (hi > lo + 8)
+        for (size_t Y = 0; Y < h * s; Y++)
+            for (size_t X = 0; X < w * s; X++) {
+                uint8_t v = f->grey[(y + Y / s) * f->cols + x + X / s];
+                img[(Y + 10) * W + X + 10] = (uint8_t)((unsigned)(v - lo) * 255u / (hi - lo));
+            }
+    deid_ocr_words words = {0};
+    deid_status st = deid__ocr_words(e->tess, img, W, H, W, DEID_OCR_PSM_SINGLE_BLOCK, &words);
+    free(img);
+    deid_buf b = {0};
+    double cs = 0, cn = 0;
+    for (size_t i = 0; i < words.n && st == DEID_OK; i++) {
+        if ((b.len && deid__buf_append(&b, " ", 1)) ||
+            deid__buf_append(&b, words.v[i].text, strlen(words.v[i].text)))
+            st = DEID_ERR_NOMEM;
+        double n = (double)strlen(words.v[i].text);
+        cs += words.v[i].conf * n;
+        cn += n;
+    }
+    deid__ocr_words_clear(&words);
+    if (st != DEID_OK) {
+        deid__buf_free(&b);
+        return st;
+    }
+    *text = b.data ? b.data : deid__strdup("");
+    if (!*text)
+        return DEID_ERR_NOMEM;
+    *confidence = cn > 0 ? cs / cn : 0;
+    return DEID_OK;
+}
