@@ -19,16 +19,11 @@ deid_status deid__text_phi_merge(deid_text_phi *dst, const deid_text_phi *src);
 #define TAG_BITS_ALLOCATED 0x00280100u
 #define TAG_BITS_STORED 0x00280101u
 #define TAG_HIGH_BIT 0x00280102u
-#define TAG_SAMPLES 0x00280002u
+#define TAG_PIXEL_REPRESENTATION 0x00280103u
 #define TAG_BURNED_IN 0x00280301u
 #define TS_EXPLICIT_BE "1.2.840.10008.1.2.2"
 #define OVERLAY_GROUPS 16u
 #define OVERLAY_REASON "overlay plane removed"
-
-static const char *label(const deid_dataset *ds)
-{
-    return ds->name && *ds->name ? ds->name : "<memory>";
-}
 
 /* ---- header values ------------------------------------------------------------------------- */
 
@@ -77,6 +72,35 @@ static int lossy_syntax(const char *ts)
     return 0;
 }
 
+/* ---- pixel layout ------------------------------------------------------------------------- */
+
+/* Where the stored bits lie in each allocated sample. */
+typedef struct layout {
+    long allocated, stored, high;
+    int is_signed;
+} layout;
+
+static layout read_layout(const deid_dataset *ds)
+{
+    layout l;
+    l.allocated = get_us(ds, TAG_BITS_ALLOCATED);
+    l.stored = get_us(ds, TAG_BITS_STORED);
+    l.high = get_us(ds, TAG_HIGH_BIT);
+    l.is_signed = get_us(ds, TAG_PIXEL_REPRESENTATION) == 1;
+    if (l.stored <= 0 || l.stored > l.allocated)
+        l.stored = l.allocated;
+    if (l.high < 0 || l.high >= l.allocated)
+        l.high = l.stored - 1;
+    return l;
+}
+
+/* Is bit `bit` of a sample outside its stored bits (where embedded overlays live)? */
+static int outside_stored(const layout *l, unsigned bit)
+{
+    return l->allocated > 0 && (long)bit < l->allocated &&
+           ((long)bit > l->high || (long)bit < l->high - l->stored + 1);
+}
+
 /* ---- overlay planes ------------------------------------------------------------------------ */
 
 /* One overlay group as its header describes it. */
@@ -89,20 +113,24 @@ typedef struct overlay {
     unsigned bit;         /* embedded: bit position in the pixel samples */
 } overlay;
 
+enum { OVERLAY_NONE = 0, OVERLAY_PACKED = 1, OVERLAY_EMBEDDED = 2 };
+
 static uint32_t otag(unsigned n, unsigned element)
 {
     return DEID_TAG(0x6000u + 2u * n, element);
 }
 
-/* Read group n's description; 0 when there is no overlay plane there. */
-static int overlay_read(const deid_dataset *ds, unsigned n, overlay *o)
+/* Read group n's description. An overlay without Overlay Data lives in a bit of the pixel
+ * samples (whatever Overlay Bits Allocated says: some writers put 1 there); one whose bit lies
+ * inside the stored bits is part of the image and searched as pixels. */
+static int overlay_read(const deid_dataset *ds, const layout *l, unsigned n, overlay *o)
 {
     memset(o, 0, sizeof *o);
     o->n = n;
     long rows = get_us(ds, otag(n, 0x0010)), cols = get_us(ds, otag(n, 0x0011));
     long frames = get_is(ds, otag(n, 0x0015), 1), origin = get_us(ds, otag(n, 0x0051));
     if (rows <= 0 || cols <= 0)
-        return 0;
+        return OVERLAY_NONE;
     o->rows = (size_t)rows;
     o->cols = (size_t)cols;
     o->frames = frames > 0 ? (size_t)frames : 1;
@@ -114,14 +142,14 @@ static int overlay_read(const deid_dataset *ds, unsigned n, overlay *o)
         o->data = v;
         o->size = size;
         o->word_swap = big_endian(ds) && e && e->vr != DEID_VR('O', 'B');
-        return 1;
+        return OVERLAY_PACKED;
     }
-    long bits = get_us(ds, otag(n, 0x0100)), pos = get_us(ds, otag(n, 0x0102));
-    if (bits > 1 && pos >= 0 && pos < 16) { /* embedded in the high bits of Pixel Data */
+    long pos = get_us(ds, otag(n, 0x0102));
+    if (pos >= 0 && pos < 16 && outside_stored(l, (unsigned)pos)) {
         o->bit = (unsigned)pos;
-        return 2;
+        return OVERLAY_EMBEDDED;
     }
-    return 0;
+    return OVERLAY_NONE;
 }
 
 /* Render frame k of a packed overlay (bits continue across frames, least significant bit
@@ -145,50 +173,50 @@ static size_t render_packed(const overlay *o, size_t k, uint8_t *plane)
     return set;
 }
 
-/* Render frame k of an overlay embedded in bit o->bit of native Pixel Data. */
-static size_t render_embedded(const deid_dataset *ds, const overlay *o, size_t k,
+/* Render frame k of an overlay embedded in bit o->bit of the raw decoded samples. */
+static size_t render_embedded(const deid_image *raw, const overlay *o, size_t k,
                               uint8_t *plane)
 {
-    const deid_elem *px = deid__item_find(&ds->root, TAG_PIXEL_DATA);
-    long ba = get_us(ds, TAG_BITS_ALLOCATED);
-    size_t bytes = ba == 16 ? 2 : 1, n = o->rows * o->cols, set = 0;
-    if (!px || px->encapsulated || !px->value || (ba != 8 && ba != 16) ||
-        (bytes == 1 && o->bit > 7))
-        return 0;
-    int be = big_endian(ds);
+    size_t n = o->rows * o->cols, set = 0, base = k * n;
     for (size_t i = 0; i < n; i++) {
-        size_t at = (k * n + i) * bytes;
-        uint8_t on = 0;
-        if (at + bytes <= px->len) {
-            const uint8_t *p = px->value + at;
-            unsigned v = bytes == 1 ? p[0] : be ? ((unsigned)p[0] << 8) | p[1]
-                                                : ((unsigned)p[1] << 8) | p[0];
-            on = (uint8_t)((v >> o->bit) & 1u);
+        unsigned v;
+        if (raw->bits == 16) {
+            uint16_t u;
+            memcpy(&u, raw->data + 2 * (base + i), 2);
+            v = u;
+        } else {
+            v = raw->data[base + i];
         }
+        uint8_t on = (uint8_t)((v >> o->bit) & 1u);
         plane[i] = on ? 255 : 0;
         set += on;
     }
     return set;
 }
 
-/* Search every frame of overlay o; its regions are decided redacted (the plane is removed). */
-static deid_status overlay_detect(deid_text_engine *e, const deid_dataset *ds, const overlay *o,
-                                  const deid_text_phi *phi, deid_text_result *res)
+/* Search every frame of overlay o; its regions are decided redacted (the plane is removed).
+ * `raw` is the image with its unused bits kept (embedded overlays only). */
+static deid_status overlay_detect(deid_text_engine *e, const overlay *o, const deid_image *raw,
+                                  const deid_text_phi *phi,
+                                  deid_text_result *res)
 {
     size_t n, total;
     uint64_t limit = e->opts.max_samples ? e->opts.max_samples : (uint64_t)1 << 31;
     if (!deid__mul_size(o->rows, o->cols, &n) || !deid__mul_size(n, o->frames, &total) ||
         (uint64_t)total > limit)
         return deid__fail(DEID_ERR_LIMIT, M,
-                          "%s: overlay %04X: %zu frames of %zux%zu exceed the limit of %llu "
-                          "samples", label(ds), 0x6000u + 2u * o->n, o->frames,
-                          o->rows, o->cols, (unsigned long long)limit);
+                          "overlay %04X: %zu frames of %zux%zu exceed the limit of %llu samples",
+                          0x6000u + 2u * o->n, o->frames, o->rows, o->cols,
+                          (unsigned long long)limit);
+    if (!o->data && (!raw || raw->samples != 1 || raw->rows != o->rows ||
+                     raw->cols != o->cols || o->bit >= raw->bits))
+        return DEID_OK; /* nothing readable there; the group is removed all the same */
     uint8_t *plane = deid__malloc(n);
     if (!plane)
         return DEID_ERR_NOMEM;
     deid_status st = DEID_OK;
     for (size_t k = 0; k < o->frames && st == DEID_OK; k++) {
-        size_t set = o->data ? render_packed(o, k, plane) : render_embedded(ds, o, k, plane);
+        size_t set = o->data ? render_packed(o, k, plane) : render_embedded(raw, o, k, plane);
         if (!set) { /* an empty plane holds no text */
             res->stats.frames++;
             continue;
@@ -205,55 +233,79 @@ static deid_status overlay_detect(deid_text_engine *e, const deid_dataset *ds, c
     return st;
 }
 
-/* An overlay embedded in unused high bits of the pixel samples goes away with those bits. The
- * decoder already keeps only the stored bits when High Bit is Bits Stored - 1; otherwise the
- * overlay's bit is cleared here when it lies outside the stored bits. Returns 1 when the
- * pixels must be rewritten. */
-static int clear_embedded(const deid_dataset *ds, const overlay *o, deid_image *img)
+/* ---- decoding ------------------------------------------------------------------------------ */
+
+/* Decode with the unused bits kept: Bits Stored and High Bit are set to Bits Allocated in place
+ * for the call and put back (two bytes each, nothing allocated, nothing can fail). */
+static deid_status decode_raw(deid_dataset *ds, const deid_text_engine *e, const layout *l,
+                              deid_image **out)
 {
-    long ba = get_us(ds, TAG_BITS_ALLOCATED), bs = get_us(ds, TAG_BITS_STORED);
-    long hb = get_us(ds, TAG_HIGH_BIT);
-    if (ba != (long)img->bits || bs <= 0 || bs > ba)
-        return 1;
-    if (hb < 0)
-        hb = bs - 1;
-    long lo = hb - bs + 1;
-    if ((long)o->bit <= hb && (long)o->bit >= lo)
-        return 0; /* inside the stored value: part of the image, searched as pixels */
-    if (bs < ba && hb == bs - 1)
-        return 1; /* already masked off by the decoder */
-    size_t n = img->size / (img->bits / 8);
-    if (img->bits == 8) {
-        for (size_t i = 0; i < n; i++)
-            img->data[i] &= (uint8_t)~(1u << o->bit);
-    } else {
-        uint16_t *p = (uint16_t *)(void *)img->data;
-        for (size_t i = 0; i < n; i++)
-            p[i] &= (uint16_t)~(1u << o->bit);
+    deid_elem *bs = deid__item_find(&ds->root, TAG_BITS_STORED);
+    deid_elem *hb = deid__item_find(&ds->root, TAG_HIGH_BIT);
+    uint8_t old_bs[2], old_hb[2], v_bs[2], v_hb[2];
+    int be = big_endian(ds), ok = bs && hb && bs->len == 2 && hb->len == 2 && bs->value &&
+                                  hb->value;
+    if (ok) {
+        unsigned a = (unsigned)l->allocated, h = a - 1;
+        v_bs[0] = (uint8_t)(be ? a >> 8 : a), v_bs[1] = (uint8_t)(be ? a : a >> 8);
+        v_hb[0] = (uint8_t)(be ? h >> 8 : h), v_hb[1] = (uint8_t)(be ? h : h >> 8);
+        memcpy(old_bs, bs->value, 2), memcpy(old_hb, hb->value, 2);
+        memcpy(bs->value, v_bs, 2), memcpy(hb->value, v_hb, 2);
     }
-    return 1;
+    deid_status st = deid_image_decode(ds, 0, 0, e->opts.max_samples, out);
+    if (ok)
+        memcpy(bs->value, old_bs, 2), memcpy(hb->value, old_hb, 2);
+    return st;
+}
+
+/* Make a raw image what the decoder gives: only the stored bits, sign-extended (the usual
+ * layout, High Bit = Bits Stored - 1), or the raw value with the overlay bits cleared. */
+static void drop_unused_bits(deid_image *img, const layout *l, unsigned overlay_bits)
+{
+    size_t n = img->size / (img->bits / 8);
+    uint32_t keep, sign = 0;
+    if (l->high == l->stored - 1 && l->stored < (long)img->bits) {
+        keep = (1u << l->stored) - 1;
+        sign = l->is_signed ? 1u << (l->stored - 1) : 0;
+    } else {
+        keep = ~(uint32_t)overlay_bits;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v;
+        if (img->bits == 16) {
+            uint16_t u;
+            memcpy(&u, img->data + 2 * i, 2);
+            v = u;
+        } else {
+            v = img->data[i];
+        }
+        v &= keep;
+        if (sign && (v & sign))
+            v |= ~keep;
+        if (img->bits == 16) {
+            uint16_t u = (uint16_t)v;
+            memcpy(img->data + 2 * i, &u, 2);
+        } else {
+            img->data[i] = (uint8_t)v;
+        }
+    }
+}
+
+/* PALETTE COLOR and YBR expanded to RGB; other images passed through. */
+static deid_status to_rgb(const deid_dataset *ds, deid_image **img)
+{
+    if (!deid__pi_is(*img, "PALETTE COLOR") && !deid__pi_is_ybr(*img))
+        return DEID_OK;
+    deid_image *rgb = NULL;
+    deid_status st = deid_image_to_rgb(*img, ds, &rgb);
+    if (st != DEID_OK)
+        return st;
+    deid_image_free(*img);
+    *img = rgb;
+    return DEID_OK;
 }
 
 /* ---- the stage ----------------------------------------------------------------------------- */
-
-/* All frames, PALETTE COLOR and YBR expanded to RGB. */
-static deid_status decode(const deid_dataset *ds, const deid_text_engine *e, deid_image **out)
-{
-    deid_image *img = NULL;
-    deid_status st = deid_image_decode(ds, 0, 0, e->opts.max_samples, &img);
-    if (st != DEID_OK)
-        return st;
-    if (deid__pi_is(img, "PALETTE COLOR") || deid__pi_is_ybr(img)) {
-        deid_image *rgb = NULL;
-        st = deid_image_to_rgb(img, ds, &rgb);
-        deid_image_free(img);
-        if (st != DEID_OK)
-            return st;
-        img = rgb;
-    }
-    *out = img;
-    return DEID_OK;
-}
 
 /* The PHI terms: the header's own plus the caller's extra ones. */
 static deid_status collect_phi(const deid_dataset *ds, const deid_text_phi *extra,
@@ -282,6 +334,28 @@ static int pixels_redacted(const deid_text_result *res)
     return 0;
 }
 
+/* Append the regions and totals of `from` (the overlays) to `to` (the pixels). */
+static deid_status absorb(deid_text_result *to, const deid_text_result *from)
+{
+    for (size_t i = 0; i < from->n; i++) {
+        deid_status st = deid__text_result_push(to, &from->v[i]);
+        if (st != DEID_OK)
+            return st;
+    }
+    deid_text_stats *a = &to->stats;
+    const deid_text_stats *b = &from->stats;
+    a->frames += b->frames;
+    a->found += b->found;
+    a->found_lines += b->found_lines;
+    a->found_page += b->found_page;
+    a->seconds_prepare += b->seconds_prepare;
+    a->seconds_detect += b->seconds_detect;
+    a->seconds_ocr += b->seconds_ocr;
+    a->seconds_redact += b->seconds_redact;
+    deid__text_result_recount(to);
+    return DEID_OK;
+}
+
 /* Lossless inputs are written uncompressed; lossy ones as JPEG baseline when the image fits it
  * (8-bit unsigned grey or RGB), uncompressed otherwise. */
 static deid_status write_pixels(deid_dataset *ds, const deid_image *img,
@@ -308,7 +382,7 @@ static void remove_overlays(deid_dataset *ds)
     }
 }
 
-/* Change the object: Burned In Annotation first (restored if the pixels cannot be written),
+/* Change the object: Burned In Annotation first (put back if the pixels cannot be written),
  * then the pixels, then the overlay groups (which cannot fail). */
 static deid_status commit(deid_dataset *ds, const deid_image *img, int rewrite,
                           const deid_text_result *res, const deid_text_engine *e)
@@ -335,28 +409,48 @@ static deid_status commit(deid_dataset *ds, const deid_image *img, int rewrite,
     return st;
 }
 
-static deid_status run(deid_text_engine *e, deid_dataset *ds, const deid_text_phi *phi,
-                       deid_image *img, deid_text_result *res)
+typedef struct stage {
+    deid_text_phi *phi;
+    deid_image *img;
+    deid_text_result *res, *overlays;
+} stage;
+
+/* Decode, search the overlay planes (from the raw samples for embedded ones), then the pixels.
+ * Returns 1 in *rewrite when embedded overlay bits were dropped from the pixels. */
+static deid_status find(deid_text_engine *e, deid_dataset *ds, stage *s, int *rewrite)
 {
-    int rewrite = 0;
-    deid_status st = DEID_OK;
-    for (unsigned n = 0; n < OVERLAY_GROUPS && st == DEID_OK; n++) {
-        overlay o;
-        int kind = overlay_read(ds, n, &o);
-        if (!kind)
-            continue;
-        st = overlay_detect(e, ds, &o, phi, res);
-        if (st == DEID_OK && kind == 2)
-            rewrite |= clear_embedded(ds, &o, img);
+    layout l = read_layout(ds);
+    overlay ov[OVERLAY_GROUPS];
+    int kind[OVERLAY_GROUPS], embedded = 0;
+    unsigned bits = 0;
+    for (unsigned n = 0; n < OVERLAY_GROUPS; n++)
+        if ((kind[n] = overlay_read(ds, &l, n, &ov[n])) == OVERLAY_EMBEDDED) {
+            embedded = 1;
+            bits |= 1u << ov[n].bit;
+        }
+    double t = deid__now();
+    deid_status st = embedded ? decode_raw(ds, e, &l, &s->img)
+                              : deid_image_decode(ds, 0, 0, e->opts.max_samples, &s->img);
+    double t_decode = deid__now() - t;
+    if (st != DEID_OK)
+        return st;
+    if (!(s->overlays = deid__text_result_new()))
+        return DEID_ERR_NOMEM;
+    for (unsigned n = 0; n < OVERLAY_GROUPS && st == DEID_OK; n++)
+        if (kind[n] != OVERLAY_NONE)
+            st = overlay_detect(e, &ov[n], embedded ? s->img : NULL, s->phi, s->overlays);
+    if (st != DEID_OK)
+        return st;
+    if (embedded && s->img->samples == 1) {
+        drop_unused_bits(s->img, &l, bits);
+        *rewrite = 1;
     }
-    if (st != DEID_OK)
+    if ((st = to_rgb(ds, &s->img)) != DEID_OK)
         return st;
-    deid__text_result_recount(res);
-    st = deid_text_redact(e, img, res, phi);
-    if (st != DEID_OK)
+    if ((st = deid_text_detect(e, s->img, s->phi, &s->res)) != DEID_OK)
         return st;
-    rewrite |= pixels_redacted(res);
-    return commit(ds, img, rewrite, res, e);
+    s->res->stats.seconds_prepare += t_decode;
+    return absorb(s->res, s->overlays);
 }
 
 deid_status deid_text_process(deid_text_engine *engine, deid_dataset *ds,
@@ -364,28 +458,22 @@ deid_status deid_text_process(deid_text_engine *engine, deid_dataset *ds,
 {
     if (!engine || !ds || !out)
         return deid__fail(DEID_ERR_ARGUMENT, M, "deid_text_process: NULL argument");
-    deid_text_phi *phi = NULL;
-    deid_status st = collect_phi(ds, extra, &phi);
-    if (st != DEID_OK)
-        return st;
-    deid_image *img = NULL;
-    deid_text_result *res = NULL;
-    double t = deid__now();
-    st = decode(ds, engine, &img);
-    double t_decode = deid__now() - t;
+    stage s = {NULL, NULL, NULL, NULL};
+    int rewrite = 0;
+    deid_status st = collect_phi(ds, extra, &s.phi);
     if (st == DEID_OK)
-        st = deid_text_detect(engine, img, phi, &res);
-    if (st == DEID_OK) {
-        res->stats.seconds_prepare += t_decode;
-        st = run(engine, ds, phi, img, res);
-    }
-    deid_image_free(img);
-    deid_text_phi_free(phi);
-    if (st == DEID_OK || (st == DEID_ERR_GENERIC && res && res->stats.residual)) {
-        *out = res; /* a refused object keeps its report */
+        st = find(engine, ds, &s, &rewrite);
+    if (st == DEID_OK)
+        st = deid_text_redact(engine, s.img, s.res, s.phi);
+    if (st == DEID_OK)
+        st = commit(ds, s.img, rewrite || pixels_redacted(s.res), s.res, engine);
+    deid_image_free(s.img);
+    deid_text_phi_free(s.phi);
+    deid_text_result_free(s.overlays);
+    if (st == DEID_OK || (st == DEID_ERR_GENERIC && s.res && s.res->stats.residual)) {
+        *out = s.res; /* a refused object keeps its report */
     } else {
-        deid_text_result_free(res);
-        deid__error_prefix(label(ds));
+        deid_text_result_free(s.res);
     }
     return st;
 }
