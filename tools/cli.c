@@ -444,6 +444,19 @@ static void summary_box(const cli *c, const deid_batch_summary *s)
         snprintf(v, sizeof v, "%zu", s->us_fallback);
         box_row("fallback masks", v);
     }
+    if (c->batch.text) { /* text runs: what review.csv and the *_text.json files detail */
+        const struct {
+            const char *label;
+            size_t value;
+        } rows[] = {{"text searched", s->text_files},     {"regions found", s->text_found},
+                    {"merged", s->text_merged},           {"redacted", s->text_redacted},
+                    {"for review", s->text_review},       {"kept", s->text_kept},
+                    {"residual fail", s->text_residual_failed}};
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+            snprintf(v, sizeof v, "%zu", rows[i].value);
+            box_row(rows[i].label, v);
+        }
+    }
     snprintf(v, sizeof v, "%.2f s", s->seconds_total);
     box_row("time", v);
     snprintf(v, sizeof v, "%.1f", (double)done / t);

@@ -99,6 +99,25 @@ static deid_status copy_us(deid_batch *b, const deid_us_options *us)
     return DEID_OK;
 }
 
+/* Keep the text options with copies of their strings (the PHI set stays borrowed). */
+static deid_status copy_text(deid_batch *b, const deid_text_options *t,
+                             const deid_text_phi *phi)
+{
+    if (t->version != DEID_TEXT_OPTIONS_VERSION)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch",
+                          "unknown deid_text_options version %u (this library knows %d)",
+                          t->version, DEID_TEXT_OPTIONS_VERSION);
+    b->text = *t;
+    b->has_text = 1;
+    b->text_phi = phi;
+    if ((t->tessdata && !(b->text_tessdata = dir_copy(t->tessdata))) ||
+        (t->language && !(b->text_language = deid__strdup(t->language))))
+        return DEID_ERR_NOMEM;
+    b->text.tessdata = b->text_tessdata;
+    b->text.language = b->text_language;
+    return DEID_OK;
+}
+
 deid_status deid_batch_new(const deid_batch_options *opts, const deid_profile *profile,
                            deid_batch **out)
 {
@@ -155,7 +174,11 @@ deid_status deid_batch_new(const deid_batch_options *opts, const deid_profile *p
     b->progress_user = opts->progress_user;
     b->read = opts->read;
     b->profile = profile;
-    if (opts->us && (st = copy_us(b, opts->us)) != DEID_OK) {
+    if (opts->us)
+        st = copy_us(b, opts->us);
+    if (st == DEID_OK && opts->text)
+        st = copy_text(b, opts->text, opts->text_phi);
+    if (st != DEID_OK) {
         deid_batch_free(b);
         return st;
     }
@@ -177,6 +200,8 @@ void deid_batch_free(deid_batch *b)
     free(b->us_model_path);
     free(b->us_device);
     free(b->us_overview_dir);
+    free(b->text_tessdata);
+    free(b->text_language);
     free(b);
 }
 
@@ -303,6 +328,94 @@ void deid__batch_note_low_confidence(deid_batch_job *run, const char *path, cons
     deid__buf_free(&add);
 }
 
+/* ---- the text stage ----------------------------------------------------------------------- */
+
+/* Is the file at `path` DICOM (the "DICM" magic after the preamble)? A DICOM file whose
+ * preamble holds a TIFF header (dual-personality files) is read as DICOM. */
+static int dicm_magic(const char *path)
+{
+    unsigned char b[132];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    return n == sizeof b && memcmp(b + 128, "DICM", 4) == 0;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Tell raster inputs (by content) and number the rasters that would share an output stem
+ * (flat mode: the same file name from two directories; any mode: "a.png" and "a.jpg"): in
+ * path order, the first keeps its name and the n-th becomes "<stem>_<n>.<ext>", so names do
+ * not depend on which worker gets there first and a resume names every file as before. */
+static deid_status classify_rasters(deid_batch_job *run)
+{
+    const deid_batch *b = run->batch;
+    deid_strmap count = {0};
+    deid_status st = DEID_OK;
+    for (size_t i = 0; i < run->list.n && st == DEID_OK; i++) {
+        deid_batch_entry *e = &run->list.v[i];
+        e->raster = DEID_RASTER_UNKNOWN;
+        e->dup = 1;
+        if (e->error || dicm_magic(e->path))
+            continue;
+        e->raster = deid_raster_format_of(e->path);
+        if (e->raster == DEID_RASTER_UNKNOWN)
+            continue;
+        const char *name = base_name(e->path), *dot = strrchr(name, '.');
+        size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
+        deid_buf key = {0};
+        const char *seen = NULL;
+        if (deid__buf_printf(&key, "%s/%.*s", b->flat ? "" : e->rel_dir, (int)stem, name) != 0)
+            st = DEID_ERR_NOMEM;
+        else if (deid__strmap_get(&count, key.data, &seen))
+            e->dup = (unsigned)strtoul(seen, NULL, 10) + 1;
+        char n[16];
+        snprintf(n, sizeof n, "%u", e->dup);
+        if (st == DEID_OK && deid__strmap_put(&count, key.data, n) != 0)
+            st = DEID_ERR_NOMEM;
+        deid__buf_free(&key);
+    }
+    deid__strmap_free(&count);
+    return st;
+}
+
+static int review_done(void *user, const char *output_path)
+{
+    return deid__batch_output_done(user, output_path);
+}
+
+/* review.csv, and which inputs are rasters. The engines are made by run_workers. */
+static deid_status setup_text(deid_batch_job *run)
+{
+    double t = deid__now();
+    deid_status st = classify_rasters(run);
+    run->seconds_scan += deid__now() - t;
+    if (st != DEID_OK)
+        return st;
+    deid_buf path = {0};
+    if (deid__buf_printf(&path, "%s/review.csv", run->hdr_root) != 0)
+        return DEID_ERR_NOMEM;
+    st = deid__review_open(path.data, run->batch->resume, review_done, run, keys_warning, run,
+                           &run->review);
+    deid__buf_free(&path);
+    return st;
+}
+
+/* A worker's text engine: Tesseract loaded once per thread and reused for every file. */
+static deid_status start_text(deid_batch_worker *w)
+{
+    const deid_batch *b = w->run->batch;
+    if (!b->has_text || w->text)
+        return DEID_OK;
+    return deid_text_engine_new(&b->text, &w->text);
+}
+
 static deid_status setup(deid_batch_job *run)
 {
     deid_batch *b = run->batch;
@@ -343,6 +456,8 @@ static deid_status setup(deid_batch_job *run)
         return DEID_ERR_NOMEM;
     rc = deid__keys_open(keys.data, b->resume, keys_warning, run, &run->keys);
     deid__buf_free(&keys);
+    if (rc == DEID_OK && b->has_text)
+        rc = setup_text(run);
     return rc;
 }
 
@@ -352,7 +467,12 @@ static void *worker_main(void *arg)
 {
     deid_batch_worker *w = arg;
     deid_batch_job *run = w->run;
-    for (;;) {
+    int ready = start_text(w) == DEID_OK;
+    if (!ready) /* the first worker's engine loaded in the driver, so this is rare: the other
+                   workers take this one's files */
+        deid__batch_log(run, DEID_LOG_WARNING, "a worker cannot start its text engine: %s",
+                        deid_last_error());
+    while (ready) {
         if (atomic_load(&run->cancel))
             break;
         size_t i = atomic_fetch_add(&run->next, 1);
@@ -430,6 +550,12 @@ static deid_status run_workers(deid_batch_job *run, double t0)
     run->workers = deid__calloc(n, sizeof *run->workers);
     if (!run->workers)
         return DEID_ERR_NOMEM;
+    /* The first engine is made here, so that a missing language file stops the run before any
+     * file with the library's message; the other workers make theirs in parallel. */
+    run->workers[0].run = run;
+    deid_status st = start_text(&run->workers[0]);
+    if (st != DEID_OK)
+        return st;
     pthread_mutex_lock(&run->lock);
     for (size_t i = 0; i < n; i++) {
         run->workers[i].run = run;
@@ -470,6 +596,14 @@ static void summarize(deid_batch_job *run, double t0, deid_batch_summary *s)
         s->seconds_encode += w->seconds_encode;
         s->us_low_confidence += w->us_low_confidence;
         s->us_fallback += w->us_fallback;
+        s->text_files += w->text_files;
+        s->text_found += w->text_found;
+        s->text_merged += w->text_merged;
+        s->text_redacted += w->text_redacted;
+        s->text_review += w->text_review;
+        s->text_kept += w->text_kept;
+        s->text_residual_failed += w->text_residual_failed;
+        s->seconds_ocr += w->seconds_ocr;
     }
     s->seconds_total = deid__now() - t0;
 }
@@ -489,6 +623,12 @@ static void log_summary(deid_batch_job *run, const deid_batch_summary *s, int ca
                             "low fan-detection confidence: %zu refused, %zu masked with a "
                             "fallback:\n%s",
                             s->us_low_confidence, s->us_fallback, run->low_confidence);
+    } else if (run->batch->has_text) {
+        deid__batch_log(run, DEID_LOG_INFO,
+                        "stage totals (summed over %zu worker%s): scan %.3f s, read %.3f s, "
+                        "text %.3f s, de-identify %.3f s, write %.3f s",
+                        run->nworkers, run->nworkers == 1 ? "" : "s", s->seconds_scan,
+                        s->seconds_read, s->seconds_ocr, s->seconds_deid, s->seconds_write);
     } else {
         deid__batch_log(run, DEID_LOG_INFO,
                         "stage totals (summed over %zu worker%s): scan %.3f s, read %.3f s, "
@@ -496,6 +636,12 @@ static void log_summary(deid_batch_job *run, const deid_batch_summary *s, int ca
                         run->nworkers, run->nworkers == 1 ? "" : "s", s->seconds_scan,
                         s->seconds_read, s->seconds_deid, s->seconds_write);
     }
+    if (run->batch->has_text)
+        deid__batch_log(run, DEID_LOG_INFO,
+                        "text: %zu files searched, %zu regions found, %zu merged, %zu redacted, "
+                        "%zu left for review, %zu kept, %zu files refused (residual text)",
+                        s->text_files, s->text_found, s->text_merged, s->text_redacted,
+                        s->text_review, s->text_kept, s->text_residual_failed);
     deid__batch_log(run, DEID_LOG_INFO,
                     "summary%s: found %zu, ok %zu, skipped %zu, failed %zu, %.3f s, "
                     "%llu bytes in, %llu bytes out",
@@ -508,6 +654,8 @@ static void run_free(deid_batch_job *run)
 {
     deid__batch_list_free(&run->list);
     deid__strmap_free(&run->claimed);
+    for (size_t i = 0; run->workers && i < run->nworkers + (run->nworkers == 0); i++)
+        deid_text_engine_free(run->workers[i].text);
     free(run->workers);
     free(run->out_root);
     free(run->hdr_root);
@@ -548,6 +696,11 @@ deid_status deid_batch_run(deid_batch *b, deid_batch_summary *summary)
         deid__sync_dir(run.out_root);
         if (run.hdr_root && strcmp(run.hdr_root, run.out_root) != 0)
             deid__sync_dir(run.hdr_root);
+    }
+    if (run.review) {
+        deid_status rst = deid__review_close(run.review);
+        if (st == DEID_OK)
+            st = rst;
     }
     if (run.keys) {
         deid_status kst = deid__keys_close(run.keys);

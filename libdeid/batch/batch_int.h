@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "core/core.h"
 #include "deid/batch.h"
 
 /* ---- string map (strmap.c): open addressing, owned copies; not thread-safe ---------------- */
@@ -32,6 +33,9 @@ typedef struct deid_batch_entry {
     char *path;    /* input path as reached from the input argument */
     char *rel_dir; /* its directory relative to the input root; "" at the root */
     char *error;   /* why the scan could not use it (unreadable directory...), or NULL */
+    int raster;    /* deid_raster_format (text stage only; set by the driver after the scan) */
+    unsigned dup;  /* text stage, rasters: 1, or n > 1 for the n-th raster (in path order) of
+                      the same output directory and stem, written as <stem>_<n>.<ext> */
 } deid_batch_entry;
 
 typedef struct deid_batch_list {
@@ -50,6 +54,25 @@ typedef struct deid_batch_exclude {
 deid_status deid__batch_scan(const char *input, const deid_batch_exclude *exclude,
                              size_t nexclude, deid_batch_list *list);
 void deid__batch_list_free(deid_batch_list *list);
+
+/* ---- CSV records (keys.c): RFC 4180, shared by keys.csv and review.csv ------------------ */
+
+#define DEID_CSV_MAX_FIELDS 16
+typedef struct deid_csv_record {
+    deid_buf text;                     /* decoded fields, each NUL-terminated */
+    size_t start[DEID_CSV_MAX_FIELDS]; /* offsets into text */
+    size_t n;                          /* fields seen (may exceed DEID_CSV_MAX_FIELDS) */
+} deid_csv_record;
+
+/* Append one field, quoted when it holds a comma, quote or line break. 0 ok, -1 no memory. */
+int deid__csv_append_field(deid_buf *b, const char *s);
+/* Parse the record at *pos. 1: complete (ends with a newline outside quotes), *pos moved past
+ * it; 0: the data ends first, i.e. a torn record; -1: out of memory. */
+int deid__csv_parse_record(const char *s, size_t len, size_t *pos, deid_csv_record *r);
+/* Field i (< min(n, DEID_CSV_MAX_FIELDS)) of a parsed record. */
+const char *deid__csv_field(const deid_csv_record *r, size_t i);
+/* The whole file behind `fd` (NUL-terminated); `path` names it in errors. */
+deid_status deid__read_fd(int fd, const char *path, char **data, size_t *size);
 
 /* ---- keys.csv (keys.c) -------------------------------------------------------------------- */
 
@@ -91,6 +114,33 @@ deid_status deid__keys_append(deid_keys *k, const char *const fields[DEID_KEYS_C
 /* Flush to disk and free. Returns an I/O error when the final sync fails. NULL is a no-op. */
 deid_status deid__keys_close(deid_keys *k);
 
+/* ---- review.csv (review.c) ---------------------------------------------------------------- */
+
+typedef struct deid_review deid_review;
+
+/* Is the file written as `output_path` finished (its keys.csv row, or a raster's report, is
+ * there)? Used on resume to drop the review rows of a file that did not finish. */
+typedef int (*deid_review_done_fn)(void *user, const char *output_path);
+
+/* Open review.csv (regions left for a person, one row each). Without `resume` the file is
+ * replaced at once (atomically) by one holding only the header. With `resume` an existing file
+ * is kept: a torn last line is cut off, and rows of files that `done` says did not finish are
+ * dropped (the file is rewritten atomically), so a file processed again is listed once. `warn`
+ * receives notes for the log (may be NULL). */
+deid_status deid__review_open(const char *path, int resume, deid_review_done_fn done,
+                              void *done_user, void (*warn)(void *user, const char *message),
+                              void *warn_user, deid_review **out);
+/* Append the rows of one file's regions whose decision is review, with one write() under the
+ * lock; nothing when the file has none, or when rows for `output_path` are already there (a
+ * resume redoing a file whose output was lost). The text column is filled only with
+ * `include_text`. Thread-safe. */
+deid_status deid__review_append(deid_review *r, const char *output_path,
+                                const deid_text_result *res, int include_text);
+/* Number of rows loaded or appended. */
+size_t deid__review_rows(deid_review *r);
+/* Flush to disk and free. NULL is a no-op. */
+deid_status deid__review_close(deid_review *r);
+
 /* ---- run state (batch.c, process.c) ------------------------------------------------------- */
 
 struct deid_batch {
@@ -107,6 +157,10 @@ struct deid_batch {
     int has_us;             /* the ultrasound stage runs (deid_batch_options.us) */
     deid_us_options us;     /* its options; the strings below are the batch's copies */
     char *us_model_path, *us_device, *us_overview_dir;
+    int has_text;           /* the text stage runs (deid_batch_options.text) */
+    deid_text_options text; /* its options; the strings below are the batch's copies */
+    char *text_tessdata, *text_language;
+    const deid_text_phi *text_phi; /* borrowed */
 };
 
 typedef struct deid_batch_job deid_batch_job;
@@ -118,6 +172,11 @@ typedef struct deid_batch_worker {
     double seconds_read, seconds_deid, seconds_write;
     double seconds_decode, seconds_detect, seconds_mask, seconds_encode; /* us stage */
     size_t us_low_confidence, us_fallback;
+    deid_text_engine *text;  /* text stage: this worker's engine (NULL: the worker takes no
+                                file) */
+    size_t text_files, text_found, text_merged, text_redacted, text_review, text_kept,
+        text_residual_failed;
+    double seconds_ocr;
     uint64_t bytes_in, bytes_out;
 } deid_batch_worker;
 
@@ -129,6 +188,7 @@ struct deid_batch_job {
     deid_batch_worker *workers;
     size_t nworkers, active; /* threads started; still running (under lock) */
     deid_keys *keys;
+    deid_review *review;   /* text stage: review.csv */
     FILE *logf;
     pthread_mutex_t lock;  /* log file, claimed names, progress wake-up */
     pthread_cond_t wake;
@@ -153,6 +213,10 @@ typedef enum deid_batch_outcome {
 
 /* De-identify one scanned entry and report it (log line, keys.csv row). */
 deid_batch_outcome deid__batch_process(deid_batch_worker *w, const deid_batch_entry *e);
+
+/* Is the output at `output_path` finished: a keys.csv row (DICOM), or the report of a raster
+ * (<stem>_text.json, written last)? For review.csv on a resume. */
+int deid__batch_output_done(deid_batch_job *run, const char *output_path);
 
 /* One log line to the callback and the log file (thread-safe; never PHI). */
 void deid__batch_log(deid_batch_job *run, deid_log_level level, const char *fmt, ...)

@@ -1,7 +1,8 @@
 /* keys.csv: the link from every output back to its original identifiers (PHI: mode 0600).
  * Rows are appended with one write() on an O_APPEND descriptor under a lock, so a crash leaves
  * at most one torn last record; opening for a resume cuts that record off and remembers the
- * rows already there, so no row is ever written twice. */
+ * rows already there, so no row is ever written twice. The CSV reader and writer here are
+ * shared with review.csv (review.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ struct deid_keys {
 
 /* ---- CSV ---------------------------------------------------------------------------------- */
 
-static int append_field(deid_buf *b, const char *s)
+int deid__csv_append_field(deid_buf *b, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n"))
         return deid__buf_append(b, s, strlen(s));
@@ -43,17 +44,14 @@ static int append_field(deid_buf *b, const char *s)
 static int format_row(deid_buf *b, const char *const fields[DEID_KEYS_COLUMNS])
 {
     for (size_t i = 0; i < DEID_KEYS_COLUMNS; i++) {
-        if ((i && deid__buf_append(b, ",", 1) != 0) || append_field(b, fields[i] ? fields[i] : ""))
+        if ((i && deid__buf_append(b, ",", 1) != 0) ||
+            deid__csv_append_field(b, fields[i] ? fields[i] : ""))
             return -1;
     }
     return deid__buf_append(b, "\n", 1);
 }
 
-typedef struct record {
-    deid_buf text;                   /* decoded fields, each NUL-terminated */
-    size_t start[DEID_KEYS_COLUMNS]; /* offsets into text */
-    size_t n;                        /* fields seen (may exceed DEID_KEYS_COLUMNS) */
-} record;
+typedef deid_csv_record record;
 
 static int end_field(record *r)
 {
@@ -62,14 +60,12 @@ static int end_field(record *r)
     if (deid__buf_append(&r->text, "", 1) != 0)
         return -1;
     r->n++;
-    if (r->n < DEID_KEYS_COLUMNS)
+    if (r->n < DEID_CSV_MAX_FIELDS)
         r->start[r->n] = r->text.len;
     return 0;
 }
 
-/* Parse the record at *pos. 1: complete (terminated by a newline outside quotes), *pos moved
- * past it; 0: the data ends first, i.e. a torn record; -1: out of memory. */
-static int parse_record(const char *s, size_t len, size_t *pos, record *r)
+int deid__csv_parse_record(const char *s, size_t len, size_t *pos, record *r)
 {
     size_t i = *pos;
     int quoted = 0, at_start = 1;
@@ -115,7 +111,9 @@ static int parse_record(const char *s, size_t len, size_t *pos, record *r)
     return 0;
 }
 
-static const char *field(const record *r, size_t i) { return r->text.data + r->start[i]; }
+const char *deid__csv_field(const record *r, size_t i) { return r->text.data + r->start[i]; }
+
+static const char *field(const record *r, size_t i) { return deid__csv_field(r, i); }
 
 static int is_header(const record *r)
 {
@@ -156,7 +154,7 @@ static deid_status write_fresh(deid_keys *k)
     return st;
 }
 
-static deid_status read_all(int fd, const char *path, char **data, size_t *size)
+deid_status deid__read_fd(int fd, const char *path, char **data, size_t *size)
 {
     struct stat st;
     if (fstat(fd, &st) != 0)
@@ -189,12 +187,12 @@ static deid_status load(deid_keys *k, void (*warn)(void *, const char *), void *
 {
     char *s = NULL;
     size_t len = 0, pos = 0, bad = 0;
-    deid_status st = read_all(k->fd, k->path, &s, &len);
+    deid_status st = deid__read_fd(k->fd, k->path, &s, &len);
     if (st != DEID_OK)
         return st;
     record r = {0};
     int first = 1, got;
-    while ((got = parse_record(s, len, &pos, &r)) == 1) {
+    while ((got = deid__csv_parse_record(s, len, &pos, &r)) == 1) {
         if (first) {
             first = 0;
             if (!is_header(&r)) {

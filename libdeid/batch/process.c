@@ -1,8 +1,11 @@
 /* One file of a batch: read, filter, name, de-identify, write the DICOM, its header JSON and
  * its keys.csv row. Either all three exist afterwards or none of the new ones does, so a file
- * that failed part way is simply processed again by a resume. Also the in-memory variant used
- * by gateways. */
+ * that failed part way is simply processed again by a resume. The stages (ultrasound, text)
+ * add their reports to the same all-or-nothing write. Raster files of the text stage (PNG,
+ * JPEG, TIFF, BMP) have no keys.csv row: their report <stem>_text.json is written last and
+ * marks them done. Also the in-memory variant used by gateways. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,7 @@
 #define TAG_STUDY_UID DEID_TAG(0x0020, 0x000D)
 #define TAG_SERIES_UID DEID_TAG(0x0020, 0x000E)
 #define TAG_NUMBER_OF_FRAMES DEID_TAG(0x0028, 0x0008)
+#define TAG_PIXEL_DATA DEID_TAG(0x7FE0, 0x0010)
 
 /* Identifiers of one object. Before de-identification they are PHI: they go to keys.csv only,
  * never to a log line or an error message. */
@@ -120,6 +124,10 @@ static int filter(const deid_batch *b, const deid_dataset *ds, char *why, size_t
             return 0;
         }
     }
+    if (b->has_text && !deid_dataset_has(ds, TAG_PIXEL_DATA)) {
+        snprintf(why, cap, "no pixel data");
+        return 0;
+    }
     if (b->modalities)
         ok = listed_value(ds, TAG_MODALITY, TAG_MODALITY, b->modalities, 1, "modality", why, cap);
     if (ok > 0 && b->sop_classes)
@@ -181,6 +189,7 @@ typedef struct names {
     char pseudonym[11], instance[9];
     char *out_dir, *out_path, *json_dir, *json_path;
     char *mask_path, *png_dir, *png_path; /* ultrasound stage only */
+    char *text_path;                      /* text stage only: <name>_text.json */
 } names;
 
 static void names_free(names *n)
@@ -192,6 +201,7 @@ static void names_free(names *n)
     free(n->mask_path);
     free(n->png_dir);
     free(n->png_path);
+    free(n->text_path);
 }
 
 static char *path_of(const char *root, const char *rel, const char *prefix, const char *stem,
@@ -244,6 +254,8 @@ static deid_status make_names(const deid_batch_job *run, const deid_batch_entry 
     if (b->has_us && b->us.overview_dir &&
         (!(n->png_dir = path_of(b->us.overview_dir, rel, NULL, NULL, NULL)) ||
          !(n->png_path = path_of(b->us.overview_dir, rel, prefix, stem, ".png"))))
+        return deid__fail(DEID_ERR_NOMEM, "batch", "out of memory");
+    if (b->has_text && !(n->text_path = path_of(run->hdr_root, rel, prefix, stem, "_text.json")))
         return deid__fail(DEID_ERR_NOMEM, "batch", "out of memory");
     return DEID_OK;
 }
@@ -360,11 +372,31 @@ static deid_status write_us(const names *n, const deid_us_result *us, unsigned f
     return st;
 }
 
+/* The text stage's outputs: <name>_text.json (0600 when it holds the text read) and the
+ * review.csv rows of `output_path`. */
+static deid_status write_text(deid_batch_job *run, const names *n, const char *output_path,
+                              const deid_text_result *res, unsigned flags)
+{
+    int with_text = run->batch->text.report_text != 0;
+    char *json = NULL;
+    deid_status st = deid__review_append(run->review, output_path, res, with_text);
+    if (st == DEID_OK)
+        st = deid_text_result_json(res, with_text, &json);
+    if (st == DEID_OK)
+        st = deid__mkdirs(n->json_dir);
+    if (st == DEID_OK)
+        st = deid__write_file_atomic(n->text_path, json, strlen(json), with_text ? 0600 : 0644,
+                                     flags);
+    deid_free(json);
+    return st;
+}
+
 /* Write the outputs (DICOM, header JSON, the ultrasound stage's files when `us` is not NULL,
- * keys.csv row last); on failure remove what this call wrote so the file is retried. */
+ * the text stage's when `text` is not NULL, keys.csv row last); on failure remove what this
+ * call wrote so the file is retried. */
 static deid_status write_outputs(deid_batch_worker *w, const deid_batch_entry *e, const ids *x,
                                  const names *n, const deid_dataset *ds, const deid_ids *after,
-                                 const deid_us_result *us)
+                                 const deid_us_result *us, const deid_text_result *text)
 {
     deid_batch_job *run = w->run;
     deid_status st = deid__mkdirs(n->out_dir);
@@ -381,6 +413,8 @@ static deid_status write_outputs(deid_batch_worker *w, const deid_batch_entry *e
         st = write_json(ds, n, flags);
     if (st == DEID_OK && us)
         st = write_us(n, us, flags);
+    if (st == DEID_OK && text)
+        st = write_text(run, n, n->out_path, text, flags);
     if (st == DEID_OK)
         st = write_row(run, e, x, n, after);
     if (st != DEID_OK) {
@@ -391,6 +425,8 @@ static deid_status write_outputs(deid_batch_worker *w, const deid_batch_entry *e
             unlink(n->mask_path);
         if (us && n->png_path)
             unlink(n->png_path);
+        if (text)
+            unlink(n->text_path);
     }
     return st;
 }
@@ -433,6 +469,58 @@ static deid_status us_stage(deid_batch_worker *w, const deid_batch_entry *e, dei
     return DEID_OK;
 }
 
+/* Add a text result to the worker's totals: every file searched counts its regions found and
+ * merged and its OCR time; decisions count for files that passed, refusals for files whose
+ * residual check failed. Returns the seconds spent outside detection (decoding, redaction,
+ * encoding) of the `seconds` the call took. */
+static double text_count(deid_batch_worker *w, const deid_text_result *res, deid_status st,
+                         double seconds)
+{
+    if (!res)
+        return seconds;
+    deid_text_stats s;
+    deid_text_result_stats(res, &s);
+    double ocr = s.seconds_prepare + s.seconds_detect + s.seconds_ocr;
+    w->text_files++;
+    w->text_found += s.found;
+    w->text_merged += s.merged;
+    w->seconds_ocr += ocr;
+    if (st == DEID_OK) {
+        w->text_redacted += s.redacted;
+        w->text_review += s.review;
+        w->text_kept += s.kept;
+    } else {
+        w->text_residual_failed++; /* only a failed residual check returns a result */
+    }
+    return seconds > ocr ? seconds - ocr : 0;
+}
+
+/* The text stage on one object (after the ultrasound stage, before the profile). */
+static deid_status text_stage(deid_batch_worker *w, deid_dataset *ds, deid_text_result **res)
+{
+    double t = deid__now();
+    deid_status st = deid_text_process(w->text, ds, w->run->batch->text_phi, res);
+    w->seconds_deid += text_count(w, *res, st, deid__now() - t);
+    return st;
+}
+
+/* Did the text stage change the pixels (a region redacted, an overlay removed)? */
+static int text_changed(const deid_text_result *res)
+{
+    deid_text_stats s;
+    deid_text_result_stats(res, &s);
+    return s.redacted > 0;
+}
+
+/* " text: N found, R redacted, V review" of a log line (never the text). */
+static void text_note(const deid_text_result *res, char *buf, size_t cap)
+{
+    deid_text_stats s;
+    deid_text_result_stats(res, &s);
+    snprintf(buf, cap, "text: %zu found, %zu redacted, %zu review", s.merged, s.redacted,
+             s.review);
+}
+
 /* One UID of a clip whose pixels were masked: a new image needs new Series and SOP Instance
  * UIDs, so they are derived from the original with another label than the header-only mapping
  * (deid-header and deid-us never write the same SOP Instance UID for different pixels), keyed
@@ -463,7 +551,8 @@ static deid_status derive_pixel_uids(const deid_profile *p, deid_dataset *ds, co
 }
 
 static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *e,
-                                  deid_dataset *ds, ids *x, names *n, deid_us_result *us)
+                                  deid_dataset *ds, ids *x, names *n, deid_us_result *us,
+                                  deid_text_result **text)
 {
     deid_batch_job *run = w->run;
     const deid_batch *b = run->batch;
@@ -486,10 +575,13 @@ static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *
     w->seconds_deid += deid__now() - t;
     if (b->has_us && (st = us_stage(w, e, ds, us)) != DEID_OK)
         return fail(run, e->path, st);
+    if (b->has_text && (st = text_stage(w, ds, text)) != DEID_OK)
+        return fail(run, e->path, st);
     t = deid__now();
     deid_ids after;
     st = deid__profile_apply_ids(b->profile, ds, &after);
-    if (st == DEID_OK && b->has_us)
+    /* Redacted pixels make a new image: new Series and SOP Instance UIDs as for deid-us. */
+    if (st == DEID_OK && (b->has_us || (b->has_text && text_changed(*text))))
         st = derive_pixel_uids(b->profile, ds, x, &after);
     w->seconds_deid += deid__now() - t;
     if (st != DEID_OK)
@@ -501,21 +593,165 @@ static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *
         return fail(run, e->path, DEID_ERR_GENERIC);
     }
     t = deid__now();
-    st = write_outputs(w, e, x, n, ds, &after, b->has_us ? us : NULL);
+    st = write_outputs(w, e, x, n, ds, &after, b->has_us ? us : NULL,
+                       b->has_text ? *text : NULL);
     w->seconds_write += deid__now() - t;
     if (st != DEID_OK)
         return fail(run, e->path, st);
+    char note[96] = "";
+    if (b->has_text)
+        text_note(*text, note, sizeof note);
     if (b->has_us)
-        deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (pseudonym %s; %s %s, confidence %.2f%s%s)",
+        deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (pseudonym %s; %s %s, confidence %.2f%s%s%s%s)",
                         e->path, n->out_path, n->pseudonym, us->detector,
                         us->fan.kind == DEID_FAN_SECTOR ? "fan" : "rectangle", us->confidence,
                         us->fallback ? ", fallback " : "",
                         us->fallback == DEID_US_FALLBACK_REGIONS ? "regions"
-                        : us->fallback ? "rectangle" : "");
+                        : us->fallback ? "rectangle" : "", *note ? "; " : "", note);
     else
-        deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (pseudonym %s)", e->path, n->out_path,
-                        n->pseudonym);
+        deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (pseudonym %s%s%s)", e->path,
+                        n->out_path, n->pseudonym, *note ? "; " : "", note);
     return DEID_BATCH_OK;
+}
+
+/* ---- raster files (text stage) ------------------------------------------------------------ */
+
+/* The stem of a file name: without its last extension ("a.b.png" -> "a.b"; "README" and
+ * ".png" are stems). Returns its length. */
+static size_t stem_len(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && dot != name ? (size_t)(dot - name) : strlen(name);
+}
+
+/* OUTPUT/<rel>/<prefix><name> and HEADERS/<rel>/<prefix><stem>_text.json; the n-th raster of
+ * the same stem (e->dup, numbered by the driver in path order) is "<stem>_<n>.<ext>". */
+static deid_status raster_names(const deid_batch_job *run, const deid_batch_entry *e, names *n)
+{
+    const deid_batch *b = run->batch;
+    const char *name = strrchr(e->path, '/');
+    name = name ? name + 1 : e->path;
+    size_t stem = stem_len(name);
+    deid_buf s = {0}, f = {0};
+    int rc = e->dup > 1 ? deid__buf_printf(&s, "%.*s_%u", (int)stem, name, e->dup)
+                        : deid__buf_printf(&s, "%.*s", (int)stem, name);
+    if (rc == 0)
+        rc = deid__buf_printf(&f, "%s%s", s.data, name + stem);
+    const char *rel = b->flat ? "" : e->rel_dir;
+    const char *prefix = b->prefix ? b->prefix : "";
+    if (rc == 0) {
+        n->out_dir = path_of(run->out_root, rel, NULL, NULL, NULL);
+        n->out_path = path_of(run->out_root, rel, prefix, f.data, "");
+        n->json_dir = path_of(run->hdr_root, rel, NULL, NULL, NULL);
+        n->text_path = path_of(run->hdr_root, rel, prefix, s.data, "_text.json");
+    }
+    deid__buf_free(&s);
+    deid__buf_free(&f);
+    if (rc != 0 || !n->out_dir || !n->out_path || !n->json_dir || !n->text_path)
+        return deid__fail(DEID_ERR_NOMEM, "batch", "out of memory");
+    return DEID_OK;
+}
+
+int deid__batch_output_done(deid_batch_job *run, const char *output_path)
+{
+    if (deid__keys_has_output(run->keys, output_path))
+        return 1;
+    /* A raster: OUTPUT/<rel>/<prefix><stem>.<ext> -> HEADERS/<rel>/<prefix><stem>_text.json */
+    size_t r = strlen(run->out_root);
+    if (strncmp(output_path, run->out_root, r) != 0 || output_path[r] != '/')
+        return 0;
+    const char *rel = output_path + r + 1, *slash = strrchr(rel, '/');
+    const char *name = slash ? slash + 1 : rel, *own = name;
+    const char *prefix = run->batch->prefix ? run->batch->prefix : "";
+    if (strncmp(own, prefix, strlen(prefix)) == 0)
+        own += strlen(prefix);
+    deid_buf report = {0};
+    int done = deid__buf_printf(&report, "%s/%.*s%.*s_text.json", run->hdr_root,
+                                (int)(own - rel), rel, (int)stem_len(own), own) == 0 &&
+               is_file(report.data, NULL);
+    deid__buf_free(&report);
+    return done;
+}
+
+/* With --sync: the raster written by the text engine reaches the disk before its report. */
+static deid_status sync_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        deid_status st = deid__fail(DEID_ERR_IO, "batch", "%s: cannot sync: %s", path,
+                                    strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return st;
+    }
+    close(fd);
+    return DEID_OK;
+}
+
+/* A PNG, JPEG, TIFF or BMP file: text found and redacted by the engine, written in its format
+ * under its own name; then its review rows, then its report, which marks it done: a resume
+ * skips a raster whose report and output exist (rasters have no keys.csv row). */
+static deid_batch_outcome run_raster(deid_batch_worker *w, const deid_batch_entry *e,
+                                     names *n, deid_text_result **res)
+{
+    deid_batch_job *run = w->run;
+    const deid_batch *b = run->batch;
+    deid_status st = raster_names(run, e, n);
+    if (st != DEID_OK)
+        return fail(run, e->path, st);
+    if (b->resume && is_file(n->text_path, NULL) && is_file(n->out_path, NULL))
+        return skip(run, e->path, "already done");
+    char other[4096];
+    const char *mine[2] = {n->out_path, n->text_path};
+    for (int i = 0; i < 2; i++) {
+        int c = claim(run, mine[i], e->path, other, sizeof other);
+        if (c < 0)
+            return fail(run, e->path, DEID_ERR_NOMEM);
+        if (c == 0) {
+            deid__fail(DEID_ERR_GENERIC, "batch", "%s is already written for %s", mine[i],
+                       other);
+            return fail(run, e->path, DEID_ERR_GENERIC);
+        }
+    }
+    uint64_t size = 0;
+    if (is_file(e->path, &size))
+        w->bytes_in += size;
+    if ((st = deid__mkdirs(n->out_dir)) != DEID_OK)
+        return fail(run, e->path, st);
+    double t = deid__now();
+    st = deid_text_process_file(w->text, e->path, n->out_path, b->text_phi, res);
+    w->seconds_write += text_count(w, *res, st, deid__now() - t);
+    if (st != DEID_OK)
+        return fail(run, e->path, st);
+    t = deid__now();
+    unsigned flags = b->durable ? DEID_WRITE_SYNC : 0;
+    if (b->durable)
+        st = sync_file(n->out_path);
+    if (st == DEID_OK)
+        st = write_text(run, n, n->out_path, *res, flags);
+    w->seconds_write += deid__now() - t;
+    if (st != DEID_OK) {
+        unlink(n->out_path);
+        unlink(n->text_path);
+        return fail(run, e->path, st);
+    }
+    if (is_file(n->out_path, &size))
+        w->bytes_out += size;
+    char note[96];
+    text_note(*res, note, sizeof note);
+    deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (%s)", e->path, n->out_path, note);
+    return DEID_BATCH_OK;
+}
+
+static deid_batch_outcome process_raster(deid_batch_worker *w, const deid_batch_entry *e)
+{
+    deid_clear_error();
+    names n = {{0}, {0}, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    deid_text_result *res = NULL;
+    deid_batch_outcome o = run_raster(w, e, &n, &res);
+    deid_text_result_free(res);
+    names_free(&n);
+    return o;
 }
 
 deid_batch_outcome deid__batch_process(deid_batch_worker *w, const deid_batch_entry *e)
@@ -526,6 +762,8 @@ deid_batch_outcome deid__batch_process(deid_batch_worker *w, const deid_batch_en
         deid__batch_log(run, DEID_LOG_ERROR, "%s: %s", e->path, e->error);
         return DEID_BATCH_FAILED;
     }
+    if (b->has_text && e->raster != DEID_RASTER_UNKNOWN)
+        return process_raster(w, e);
     if (b->resume && done_before(run, e))
         return skip(run, e->path, "already done");
     deid_clear_error();
@@ -539,10 +777,12 @@ deid_batch_outcome deid__batch_process(deid_batch_worker *w, const deid_batch_en
     if (is_file(e->path, &size))
         w->bytes_in += size;
     ids x = {0};
-    names n = {{0}, {0}, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    names n = {{0}, {0}, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     deid_us_result us;
     memset(&us, 0, sizeof us);
-    deid_batch_outcome o = run_one(w, e, ds, &x, &n, &us);
+    deid_text_result *text = NULL;
+    deid_batch_outcome o = run_one(w, e, ds, &x, &n, &us, &text);
+    deid_text_result_free(text);
     deid_us_result_clear(&us);
     names_free(&n);
     ids_free(&x);

@@ -52,6 +52,8 @@ static deid_status add(deid_batch_list *list, const char *path, const char *rel_
     e->path = deid__strdup(path);
     e->rel_dir = deid__strdup(rel_dir);
     e->error = error ? deid__strdup(error) : NULL;
+    e->raster = 0;
+    e->dup = 1;
     if (!e->path || !e->rel_dir || (error && !e->error)) {
         free(e->path);
         free(e->rel_dir);
