@@ -146,19 +146,25 @@ typedef enum deid_raster_format {
 DEID_API int deid_raster_format_of(const char *path);
 
 /* Read a PNG, JPEG, TIFF (first page) or BMP file into a one-frame image: grey as MONOCHROME2
- * (8 bits, or 16 for 16-bit PNG and TIFF), colour and palette images as 8-bit RGB (an alpha
- * channel is dropped). *format (may be NULL) receives the deid_raster_format. On success *out
- * owns a new image (free with deid_image_free). Errors: DEID_ERR_IO (cannot read),
- * DEID_ERR_UNSUPPORTED (not a raster format libdeid reads, or a damaged file), DEID_ERR_LIMIT
- * (more samples than max_samples; 0 means 2^31), DEID_ERR_NOMEM; *out untouched on failure. */
+ * (8 bits, or 16 for 16-bit PNG and TIFF; 1-bit as 0/255), colour and palette images as 8-bit
+ * RGB (an alpha channel is dropped; a palette of only greys gives MONOCHROME2). The format is
+ * told by content, not name. *format (may be NULL) receives the deid_raster_format. On success
+ * *out owns a new image (free with deid_image_free). Errors: DEID_ERR_IO (cannot read),
+ * DEID_ERR_UNSUPPORTED (not a raster format libdeid reads, CMYK JPEG, a damaged or truncated
+ * file, or a build without leptonica/libpng for TIFF, BMP/PNG), DEID_ERR_LIMIT (more samples
+ * than max_samples, 0 meaning 2^31, told from the header before any pixel buffer is allocated),
+ * DEID_ERR_NOMEM; *out untouched on failure. Prints nothing (leptonica's messages are switched
+ * off process-wide on first use). */
 DEID_API deid_status deid_image_read_raster(const char *path, uint64_t max_samples,
                                             deid_image **out, int *format);
 
-/* Write frame `frame` of `img` (8-bit MONOCHROME2/MONOCHROME1/RGB, or 16-bit grey for PNG and
- * TIFF) to `path` as `format`, atomically (a temporary file renamed into place): PNG, TIFF
- * (deflate) and BMP losslessly, JPEG baseline at `jpeg_quality` (1..100; 0 = 95). Errors:
- * DEID_ERR_ARGUMENT (unknown format, frame out of range), DEID_ERR_UNSUPPORTED (16-bit to
- * JPEG or BMP), DEID_ERR_IO, DEID_ERR_NOMEM. */
+/* Write frame `frame` of `img` (8-bit MONOCHROME2/MONOCHROME1/RGB/YBR_FULL, or 16-bit grey for
+ * PNG and TIFF) to `path` as `format`, atomically (a temporary file renamed into place): PNG,
+ * TIFF (deflate) and BMP losslessly, JPEG baseline 4:4:4 at `jpeg_quality` (1..100; 0 = 95).
+ * MONOCHROME1 values are written as they are (not inverted); YBR_FULL is written as RGB.
+ * Errors: DEID_ERR_ARGUMENT (unknown format, frame out of range, quality outside 0..100),
+ * DEID_ERR_UNSUPPORTED (16-bit to JPEG or BMP, palette or signed pixels, a build without
+ * leptonica for PNG, TIFF and BMP), DEID_ERR_IO, DEID_ERR_NOMEM. */
 DEID_API DEID_NODISCARD deid_status deid_image_write_raster(const deid_image *img, size_t frame,
                                                             const char *path, int format,
                                                             int jpeg_quality);
