@@ -423,7 +423,13 @@ static deid_status setup(deid_batch_job *run)
     if (stat(b->input, &st) != 0) /* before creating any directory for a mistyped input */
         return deid__fail(DEID_ERR_IO, "batch", "%s: cannot access input: %s", b->input,
                           strerror(errno));
-    deid_status rc = prepare_dir(b->output_dir, "output", &run->out_root);
+    /* The first text engine before any directory is created: a missing language file stops
+     * the run with the library's message and nothing written; the other workers make theirs
+     * in parallel when they start. */
+    deid_status rc = DEID_OK;
+    if (b->has_text && (rc = deid_text_engine_new(&b->text, &run->first_text)) != DEID_OK)
+        return rc;
+    rc = prepare_dir(b->output_dir, "output", &run->out_root);
     if (rc == DEID_OK)
         rc = prepare_dir(b->headers_dir, "headers", &run->hdr_root);
     if (rc == DEID_OK)
@@ -550,12 +556,8 @@ static deid_status run_workers(deid_batch_job *run, double t0)
     run->workers = deid__calloc(n, sizeof *run->workers);
     if (!run->workers)
         return DEID_ERR_NOMEM;
-    /* The first engine is made here, so that a missing language file stops the run before any
-     * file with the library's message; the other workers make theirs in parallel. */
-    run->workers[0].run = run;
-    deid_status st = start_text(&run->workers[0]);
-    if (st != DEID_OK)
-        return st;
+    run->workers[0].text = run->first_text; /* made by setup; the others make theirs */
+    run->first_text = NULL;
     pthread_mutex_lock(&run->lock);
     for (size_t i = 0; i < n; i++) {
         run->workers[i].run = run;
@@ -654,6 +656,7 @@ static void run_free(deid_batch_job *run)
 {
     deid__batch_list_free(&run->list);
     deid__strmap_free(&run->claimed);
+    deid_text_engine_free(run->first_text);
     for (size_t i = 0; run->workers && i < run->nworkers + (run->nworkers == 0); i++)
         deid_text_engine_free(run->workers[i].text);
     free(run->workers);

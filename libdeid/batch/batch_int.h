@@ -189,6 +189,9 @@ struct deid_batch_job {
     size_t nworkers, active; /* threads started; still running (under lock) */
     deid_keys *keys;
     deid_review *review;   /* text stage: review.csv */
+    deid_text_engine *first_text; /* text stage: the first worker's engine, made before any
+                                     directory is created (a missing language file stops the
+                                     run there) */
     FILE *logf;
     pthread_mutex_t lock;  /* log file, claimed names, progress wake-up */
     pthread_cond_t wake;
