@@ -77,7 +77,8 @@ typedef struct deid_text_options {
     unsigned margin;       /* DEID_TEXT_AREA_BORDER: width of the border band in pixels; default
                               0 = 15% of the shorter side of the image */
     int fill;              /* deid_text_fill; default DEID_TEXT_FILL_SOLID */
-    unsigned pad;          /* pixels added on every side of a redacted box; default 2 */
+    unsigned pad;          /* pixels added on every side of a redacted box (boxes already
+                              reach the faint rim of the glyphs); default 1 */
     unsigned passes;       /* DEID_TEXT_PASS_* bits; default 0 = DEID_TEXT_PASS_ALL */
     double min_confidence; /* 0..100: a candidate Tesseract reads with a lower confidence (and
                               that does not look like text by its strokes) is not text;
@@ -100,7 +101,7 @@ typedef struct deid_text_options {
 } deid_text_options;
 #define DEID_TEXT_OPTIONS_INIT                                                                   \
     {DEID_TEXT_OPTIONS_VERSION, DEID_TEXT_REDACT_ALL, DEID_TEXT_AREA_ALL, 0,                     \
-     DEID_TEXT_FILL_SOLID, 2, 0, 30.0, 1, 0, NULL, NULL, 0, 0}
+     DEID_TEXT_FILL_SOLID, 1, 0, 30.0, 1, 0, NULL, NULL, 0, 0}
 
 /* Fill `opts` with defaults; DEID_ERR_ARGUMENT for an unknown version. */
 DEID_API deid_status deid_text_options_init(deid_text_options *opts, unsigned version);

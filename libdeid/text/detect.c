@@ -31,6 +31,7 @@
 #define MIN_CHAR_H 4
 #define MAX_LINES 160      /* candidate lines read per frame and polarity */
 #define OCR_TARGET_H 32.0  /* character height Tesseract reads best, in pixels */
+#define OCR_RETRY_H 18.0   /* ... and the second size tried for short text on clean ground */
 
 typedef struct cand {
     int x0, y0, x1, y1;    /* box, x1/y1 exclusive */
@@ -75,7 +76,7 @@ static size_t count_alnum(const char *s)
 {
     size_t n = 0;
     for (; s && *s; s++)
-        if (isalnum((unsigned char)*s) || ((unsigned char)*s & 0x80))
+        if (isalnum((unsigned char)*s))
             n++;
     return n;
 }
@@ -233,11 +234,12 @@ static deid_status thresholds(const uint8_t *resp, size_t rows, size_t cols, uin
                     hist[resp[y * cols + x]]++;
                     cnt++;
                 }
-            size_t acc = 0, half = cnt / 2;
+            /* the lower quartile: dense text never covers three quarters of a block */
+            size_t acc = 0, quarter = cnt / 4;
             int v = 0;
             for (; v < 255; v++) {
                 acc += hist[v];
-                if (acc > half)
+                if (acc > quarter)
                     break;
             }
             med[j * bx + i] = (uint8_t)v;
@@ -262,8 +264,8 @@ static deid_status thresholds(const uint8_t *resp, size_t rows, size_t cols, uin
 
 /* Read a line: crop its response with a margin, scale to OCR_TARGET_H, dark on white. */
 static deid_status read_line(deid_text_engine *e, const uint8_t *resp, size_t rows, size_t cols,
-                             const line *ln, double char_h, double strength, char **text,
-                             double *conf)
+                             const line *ln, double char_h, double strength, double target,
+                             char **text, double *conf)
 {
     *text = NULL;
     *conf = 0;
@@ -277,11 +279,11 @@ static deid_status read_line(deid_text_engine *e, const uint8_t *resp, size_t ro
         x1 = (int)cols;
     if (y1 > (int)rows)
         y1 = (int)rows;
-    double s = OCR_TARGET_H / (char_h > 1 ? char_h : 1);
+    double s = target / (char_h > 1 ? char_h : 1);
     if (s < 1)
         s = 1;
-    if (s > 5)
-        s = 5;
+    if (s > 8)
+        s = 8;
     int w = x1 - x0, h = y1 - y0;
     int W = (int)(w * s + 0.5) + 20, H = (int)(h * s + 0.5) + 20;
     uint8_t *img = deid__malloc((size_t)W * (size_t)H);
@@ -317,8 +319,9 @@ static deid_status read_line(deid_text_engine *e, const uint8_t *resp, size_t ro
         }
     }
     deid_ocr_words words = {0};
-    deid_status st = deid__ocr_words(e->tess, img, (size_t)W, (size_t)H, (size_t)W,
-                                     DEID_OCR_PSM_SINGLE_LINE, &words);
+    int psm = ln->chars == 1 ? DEID_OCR_PSM_SINGLE_CHAR : DEID_OCR_PSM_SINGLE_LINE;
+    deid_status st =
+        deid__ocr_words(e->tess, img, (size_t)W, (size_t)H, (size_t)W, psm, &words);
     free(img);
     if (st != DEID_OK) {
         deid__ocr_words_clear(&words);
@@ -345,6 +348,129 @@ static deid_status read_line(deid_text_engine *e, const uint8_t *resp, size_t ro
     return DEID_OK;
 }
 
+static double at_least(double a, double b)
+{
+    return a > b ? a : b;
+}
+
+/* Is a line Tesseract read text? Short readings need more confidence: chance blobs in
+ * anatomy read as "ae" or "4" with middling confidence. A lone component must read as one
+ * capital letter (orientation markers: L, R, A, P, H, F) on clean ground. */
+static int accept_line(const deid_text_engine *e, const char *text, double conf, int chars,
+                       int clutter)
+{
+    double minc = e->opts.min_confidence;
+    size_t an = count_alnum(text);
+    if (chars == 1) {
+        size_t k = 0;
+        while (text[k] == ' ')
+            k++;
+        return an == 1 && isupper((unsigned char)text[k]) && conf >= at_least(minc, 75) &&
+               clutter <= 2;
+    }
+    if (an >= 4)
+        return conf >= minc;
+    if (an >= 2)
+        return conf >= at_least(minc, 60) && clutter <= chars;
+    return an == 1 && conf >= at_least(minc, 80) && clutter == 0;
+}
+
+/* Clear thin straight lines (rulers, underlines, box edges, ECG baselines) from the mask:
+ * horizontal and vertical runs of RULE_LEN or more pixels at most 3 pixels thick. Text
+ * touching such a line would otherwise become one huge component and be dropped. */
+#define RULE_LEN 40
+static void remove_rules(uint8_t *mask, size_t rows, size_t cols)
+{
+    for (size_t y = 0; y < rows; y++) {
+        size_t x = 0;
+        while (x < cols) {
+            if (!mask[y * cols + x]) {
+                x++;
+                continue;
+            }
+            size_t x0 = x;
+            while (x < cols && mask[y * cols + x])
+                x++;
+            if (x - x0 < RULE_LEN)
+                continue;
+            /* thin: the row 2 above and 2 below are mostly clear along the run */
+            size_t above = 0, below = 0;
+            for (size_t i = x0; i < x; i++) {
+                above += y >= 2 && mask[(y - 2) * cols + i] ? 1 : 0;
+                below += y + 2 < rows && mask[(y + 2) * cols + i] ? 1 : 0;
+            }
+            if (above * 3 < x - x0 || below * 3 < x - x0)
+                for (size_t i = x0; i < x; i++)
+                    mask[y * cols + i] = 0;
+        }
+    }
+    for (size_t x = 0; x < cols; x++) {
+        size_t y = 0;
+        while (y < rows) {
+            if (!mask[y * cols + x]) {
+                y++;
+                continue;
+            }
+            size_t y0 = y;
+            while (y < rows && mask[y * cols + x])
+                y++;
+            if (y - y0 < RULE_LEN)
+                continue;
+            size_t left = 0, right = 0;
+            for (size_t i = y0; i < y; i++) {
+                left += x >= 2 && mask[i * cols + x - 2] ? 1 : 0;
+                right += x + 2 < cols && mask[i * cols + x + 2] ? 1 : 0;
+            }
+            if (left * 3 < y - y0 || right * 3 < y - y0)
+                for (size_t i = y0; i < y; i++)
+                    mask[i * cols + x] = 0;
+        }
+    }
+}
+
+/* The components were cut at the detection threshold; the anti-aliased rim of the glyphs is
+ * fainter. Grow the box side by side (at most 3 pixels) while the next row or column holds
+ * ink at a quarter of the line's strength, so the box covers all of the text. */
+static void grow_to_ink(const uint8_t *resp, size_t rows, size_t cols, line *l, double strength)
+{
+    int low = (int)(strength * 0.25);
+    if (low < 10)
+        low = 10;
+    for (int step = 0; step < 3; step++) {
+        int grew = 0;
+        if (l->y0 > 0) {
+            int y = l->y0 - 1, any = 0;
+            for (int x = l->x0; x < l->x1 && !any; x++)
+                any = resp[(size_t)y * cols + (size_t)x] >= low;
+            if (any)
+                l->y0--, grew = 1;
+        }
+        if (l->y1 < (int)rows) {
+            int y = l->y1, any = 0;
+            for (int x = l->x0; x < l->x1 && !any; x++)
+                any = resp[(size_t)y * cols + (size_t)x] >= low;
+            if (any)
+                l->y1++, grew = 1;
+        }
+        if (l->x0 > 0) {
+            int x = l->x0 - 1, any = 0;
+            for (int y = l->y0; y < l->y1 && !any; y++)
+                any = resp[(size_t)y * cols + (size_t)x] >= low;
+            if (any)
+                l->x0--, grew = 1;
+        }
+        if (l->x1 < (int)cols) {
+            int x = l->x1, any = 0;
+            for (int y = l->y0; y < l->y1 && !any; y++)
+                any = resp[(size_t)y * cols + (size_t)x] >= low;
+            if (any)
+                l->x1++, grew = 1;
+        }
+        if (!grew)
+            break;
+    }
+}
+
 /* Candidate lines of one polarity's response. */
 static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t rows, size_t cols,
                             cands *out, size_t *found)
@@ -356,7 +482,7 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
     uint8_t *mask = deid__malloc(n ? n : 1);
     comps cs = {0};
     line *lines = NULL;
-    int *clutter = NULL;
+    int *clutter = NULL, *chars_of = NULL;
     deid_status st = DEID_ERR_NOMEM;
     if (!thr || !mask)
         goto done;
@@ -365,6 +491,7 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
     for (size_t y = 0; y < rows; y++)
         for (size_t x = 0; x < cols; x++)
             mask[y * cols + x] = resp[y * cols + x] >= thr[(y / B) * bx + x / B];
+    remove_rules(mask, rows, cols);
     size_t all = 0;
     if ((st = label(mask, resp, rows, cols, &cs, &all)) != DEID_OK)
         goto done;
@@ -410,6 +537,13 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
     }
     /* Clutter: components of other lines near a line. Text sits on clean ground; speckle and
      * texture make many small chance "lines" surrounded by more of the same. */
+    chars_of = deid__malloc(cs.n * sizeof *chars_of);
+    if (!chars_of) {
+        st = DEID_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < cs.n; i++)
+        chars_of[i] = lines[i].chars;
     size_t nl = 0;
     for (size_t i = 0; i < cs.n; i++)
         if (lines[i].chars)
@@ -424,6 +558,8 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
                 continue;
             if (p->x0 >= l->x0 && p->x1 <= l->x1 && p->y0 >= l->y0 && p->y1 <= l->y1)
                 continue;
+            if (chars_of[find(cs.v, (int)i)] > 2)
+                continue; /* a neighbouring line of text is not clutter */
             c++;
         }
         clutter[k] = c;
@@ -464,19 +600,37 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
         }
         char *text = NULL;
         double conf = 0;
-        if ((st = read_line(e, resp, rows, cols, l, ch, strength, &text, &conf)) != DEID_OK)
+        if ((st = read_line(e, resp, rows, cols, l, ch, strength, OCR_TARGET_H, &text,
+                            &conf)) != DEID_OK)
             goto done;
-        size_t an = count_alnum(text);
-        int ok = an >= 1 && conf >= e->opts.min_confidence;
-        if (l->chars == 1)
-            ok = an >= 1 && conf >= (e->opts.min_confidence > 60 ? e->opts.min_confidence : 60);
+        int ok = accept_line(e, text, conf, l->chars, clutter[k]);
+        if (!ok && clutter[k] == 0 && l->chars <= 2) {
+            /* Tesseract's reading of short text depends on the scale: on clean ground, a
+             * second look at another size is cheap */
+            char *t2 = NULL;
+            double c2 = 0;
+            if ((st = read_line(e, resp, rows, cols, l, ch, strength, OCR_RETRY_H, &t2,
+                                &c2)) != DEID_OK) {
+                free(text);
+                goto done;
+            }
+            if (accept_line(e, t2, c2, l->chars, clutter[k])) {
+                free(text);
+                text = t2;
+                conf = c2;
+                ok = 1;
+            } else {
+                free(t2);
+            }
+        }
         /* strokes alone: several aligned characters of similar size on clean ground */
-        if (!ok && l->chars >= 4 && h <= 2 * ch + 2 && clutter[k] <= 1 && an >= 2)
+        if (!ok && l->chars >= 4 && h <= 2 * ch + 2 && clutter[k] == 0 && count_alnum(text) >= 2)
             ok = 1;
         if (!ok) {
             free(text);
             continue;
         }
+        grow_to_ink(resp, rows, cols, l, strength);
         cand c = {l->x0, l->y0, l->x1, l->y1, conf, DEID_TEXT_PASS_LINES, text, NULL, l->chars,
                   l->sum};
         if ((st = cands_push(out, &c)) != DEID_OK) {
@@ -491,6 +645,7 @@ done:
     free(cs.v);
     free(lines);
     free(clutter);
+    free(chars_of);
     return st;
 }
 
@@ -543,9 +698,12 @@ static deid_status page_pass(deid_text_engine *e, const deid_text_frame *f, cand
         for (; j < words.n && words.v[j].line == words.v[i].line; j++) {
             const deid_ocr_word *w = &words.v[j];
             size_t an = count_alnum(w->text);
-            if (an < 1 || w->conf < e->opts.min_confidence || (an < 2 && w->conf < 75))
+            double minc = e->opts.min_confidence;
+            if (!(an >= 4 ? w->conf >= at_least(minc, 50)
+                          : an >= 2 ? w->conf >= at_least(minc, 75)
+                                    : an == 1 && w->conf >= at_least(minc, 90) && w->h <= 48))
                 continue;
-            if (w->h < 4 || w->h > 4 * MAX_CHAR_H)
+            if (w->h < 4 || w->h > MAX_CHAR_H + 20)
                 continue;
             if (!any) {
                 c.x0 = w->x, c.y0 = w->y, c.x1 = w->x + w->w, c.y1 = w->y + w->h;
@@ -636,6 +794,19 @@ static deid_status absorb(cand *a, cand *b)
     return DEID_OK;
 }
 
+/* Words of one line found apart (a word gap wider than the chaining allows, or words read in
+ * separate pieces): same row, similar height, gap under three heights. */
+static int same_line(const cand *a, const cand *b)
+{
+    int ha = a->y1 - a->y0, hb = b->y1 - b->y0;
+    int hmin = ha < hb ? ha : hb, hmax = ha > hb ? ha : hb;
+    int ov = (a->y1 < b->y1 ? a->y1 : b->y1) - (a->y0 > b->y0 ? a->y0 : b->y0);
+    if (ov < 0.6 * hmin || hmax > 1.8 * hmin)
+        return 0;
+    int gap = a->x0 > b->x1 ? a->x0 - b->x1 : b->x0 - a->x1;
+    return gap <= 3 * hmax;
+}
+
 static deid_status merge(cands *c)
 {
     int changed = 1;
@@ -645,7 +816,8 @@ static deid_status merge(cands *c)
             if (!c->v[i].passes)
                 continue;
             for (size_t j = i + 1; j < c->n; j++) {
-                if (!c->v[j].passes || !overlaps(&c->v[i], &c->v[j]))
+                if (!c->v[j].passes ||
+                    !(overlaps(&c->v[i], &c->v[j]) || same_line(&c->v[i], &c->v[j])))
                     continue;
                 deid_status st = absorb(&c->v[i], &c->v[j]);
                 if (st != DEID_OK)

@@ -23,6 +23,8 @@ typedef struct deid_ocr_words {
 /* Page segmentation modes used by text/ (Tesseract's numbers). */
 #define DEID_OCR_PSM_SINGLE_BLOCK 6
 #define DEID_OCR_PSM_SINGLE_LINE 7
+#define DEID_OCR_PSM_SINGLE_WORD 8
+#define DEID_OCR_PSM_SINGLE_CHAR 10
 #define DEID_OCR_PSM_SPARSE 11
 
 /* Load Tesseract with `tessdata` (folder) and `language`; *out is an opaque handle. */
