@@ -489,7 +489,7 @@ static void burned_in(const deid_dataset *ds, char *buf, size_t cap)
 {
     buf[0] = '\0';
     if (deid_dataset_get_string(ds, DEID_TAG(0x0028, 0x0301), buf, cap) != DEID_OK)
-        snprintf(buf, cap, "(absent)");
+        memcpy(buf, "(absent)", cap > 9 ? 9 : 0);
 }
 
 static size_t count_source(const deid_text_result *res, unsigned source, int decision)
