@@ -13,7 +13,14 @@
 #include "deid/dataset.h"
 #include "text/text_int.h"
 
-#define PHI_MAX_TERM 96 /* folded characters kept of a term (a longer one keeps its start) */
+#define PHI_MAX_TERM 64 /* folded characters kept of a term (a longer one keeps its start) */
+#define PEQ_SIZE ('Z' - '0' + 1)
+
+/* A term as bit masks, one per character, for Myers' bit-parallel edit distance. */
+typedef struct bit_pattern {
+    uint64_t peq[PEQ_SIZE]; /* bit i set: character i of the term is this character */
+    size_t m;               /* 1..64 */
+} bit_pattern;
 
 typedef struct phi_term {
     int kind;
@@ -21,11 +28,13 @@ typedef struct phi_term {
     char raw[PHI_MAX_TERM + 1];    /* uppercase ASCII letters and digits */
     char fold[PHI_MAX_TERM + 1];   /* the same, each character its OCR confusion class */
     size_t budget;                 /* edits tolerated */
+    bit_pattern pat;               /* of fold */
     /* dates */
     unsigned year, month, day;
     char f8[3][9];                 /* YYYYMMDD, DDMMYYYY, MMDDYYYY */
     char f6[3][7];                 /* YYMMDD, DDMMYY, MMDDYY */
     char y4[5], y2[3];
+    bit_pattern pat8[3];           /* of f8 */
 } phi_term;
 
 struct deid_text_phi {
@@ -174,7 +183,8 @@ static int is_joiner(char c) { return c == '\'' || c == '`'; }
 
 /* ---- bounded edit distances ------------------------------------------------------------------- */
 
-/* Levenshtein distance of a[0..m) (m <= PHI_MAX_TERM) and b[0..n); k + 1 when above k. */
+/* Levenshtein distance of a[0..m) (m <= PHI_MAX_TERM) and b[0..n); k + 1 when above k (for
+ * month names; terms use the bit-parallel version below). */
 static size_t edit_global(const char *a, size_t m, const char *b, size_t n, size_t k)
 {
     if ((m > n ? m - n : n - m) > k)
@@ -202,36 +212,56 @@ static size_t edit_global(const char *a, size_t m, const char *b, size_t n, size
     return row[m] > k ? k + 1 : row[m];
 }
 
-/* Does a[0..m) (m <= PHI_MAX_TERM) occur in b[0..n) with at most k edits? */
-static int edit_within(const char *a, size_t m, const char *b, size_t n, size_t k)
+static void pattern_init(bit_pattern *p, const char *s, size_t m)
 {
-    if (m > n + k)
-        return 0;
-    if (k == 0) {
-        for (size_t j = 0; j + m <= n; j++)
-            if (memcmp(a, b + j, m) == 0)
-                return 1;
-        return 0;
-    }
-    size_t col[PHI_MAX_TERM + 1];
-    for (size_t i = 0; i <= m; i++)
-        col[i] = i;
-    for (size_t j = 1; j <= n; j++) {
-        size_t diag = col[0];
-        col[0] = 0; /* a match may start anywhere in b */
-        for (size_t i = 1; i <= m; i++) {
-            size_t up = col[i], c = diag + (a[i - 1] != b[j - 1]);
-            if (col[i - 1] + 1 < c)
-                c = col[i - 1] + 1;
-            if (up + 1 < c)
-                c = up + 1;
-            diag = up;
-            col[i] = c;
-        }
-        if (col[m] <= k)
+    memset(p, 0, sizeof *p);
+    p->m = m;
+    for (size_t i = 0; i < m; i++)
+        if (s[i] >= '0' && s[i] <= 'Z')
+            p->peq[s[i] - '0'] |= (uint64_t)1 << i;
+}
+
+static uint64_t pattern_eq(const bit_pattern *p, char c)
+{
+    return c >= '0' && c <= 'Z' ? p->peq[c - '0'] : 0;
+}
+
+/* Myers' algorithm as Hyyro explains it: one column of the edit distance matrix in two bit
+ * vectors (vertical +1/-1 differences). within: a match may start anywhere in b (the top row
+ * stays 0); else the distance to all of b. Returns the distance to b (global) or whether some
+ * substring of b is within k (search). */
+static size_t myers(const bit_pattern *p, const char *b, size_t n, size_t k, int within)
+{
+    size_t m = p->m, d = m;
+    uint64_t vp = ~(uint64_t)0, vn = 0, high = (uint64_t)1 << (m - 1);
+    for (size_t j = 0; j < n; j++) {
+        uint64_t pm = pattern_eq(p, b[j]);
+        uint64_t d0 = (((pm & vp) + vp) ^ vp) | pm | vn;
+        uint64_t hp = vn | ~(d0 | vp), hn = vp & d0;
+        if (hp & high)
+            d++;
+        else if (hn & high)
+            d--;
+        uint64_t x = (hp << 1) | (uint64_t)!within;
+        vn = x & d0;
+        vp = (hn << 1) | ~(x | d0);
+        if (within && d <= k)
             return 1;
     }
-    return 0;
+    return within ? 0 : d;
+}
+
+/* Does the pattern occur in b[0..n) with at most k edits? */
+static int edit_within(const bit_pattern *p, const char *b, size_t n, size_t k)
+{
+    return p->m <= n + k && myers(p, b, n, k, 1);
+}
+
+/* Is the pattern within k edits of all of b[0..n)? */
+static int edit_whole(const bit_pattern *p, const char *b, size_t n, size_t k)
+{
+    size_t m = p->m;
+    return (m > n ? m - n : n - m) <= k && myers(p, b, n, k, 0) <= k;
 }
 
 /* ---- one line of OCR text, analysed once ------------------------------------------------------ */
@@ -429,12 +459,12 @@ static int name_matches(const phi_term *t, const line *L)
             if (len > m + k)
                 break;
             if (len + k >= m && letters * 2 >= len &&
-                edit_global(t->fold, m, L->fold + ti->start, len, k) <= k)
+                edit_whole(&t->pat, L->fold + ti->start, len, k))
                 return 1;
         }
         /* inside a longer word: names run together ("DOEJOHN") */
         if (ti->len > m && ti->letters * 2 >= ti->len &&
-            edit_within(t->fold, m, L->fold + ti->start, ti->len, m >= 5 ? k : 0))
+            edit_within(&t->pat, L->fold + ti->start, ti->len, m >= 5 ? k : 0))
             return 1;
     }
     return 0;
@@ -450,7 +480,7 @@ static int id_matches(const phi_term *t, const line *L)
                 return 1;
         return 0;
     }
-    return edit_within(t->fold, t->len, L->fold, L->nchars, t->budget);
+    return edit_within(&t->pat, L->fold, L->nchars, t->budget);
 }
 
 /* ---- dates ------------------------------------------------------------------------------------ */
@@ -513,8 +543,8 @@ static int is_year(const line *L, const line_atom *a, const phi_term *t, unsigne
 static int digits_match(const phi_term *t, const char *s, size_t n, int within)
 {
     for (int f = 0; f < 3; f++) {
-        if (n >= 7 && (within ? edit_within(t->f8[f], 8, s, n, 1)
-                              : edit_global(t->f8[f], 8, s, n, 1) <= 1))
+        if (n >= 7 && (within ? edit_within(&t->pat8[f], s, n, 1)
+                              : edit_whole(&t->pat8[f], s, n, 1)))
             return 1;
         if (n == 6 && !memcmp(s, t->f6[f], 6))
             return 1;
@@ -631,6 +661,7 @@ static void make_term(phi_term *t, int kind, const char *s, size_t n)
         t->fold[i] = ocr_class(s[i]);
         all_digits &= is_digit(s[i]);
     }
+    pattern_init(&t->pat, t->fold, t->len);
     t->budget = t->len >= 4 ? t->len / 4 : 0;
     /* a number of 4 or 5 digits one digit away from the ID is an ordinary annotation number */
     if (kind != DEID_TEXT_PHI_NAME && all_digits && t->len <= 5)
@@ -722,6 +753,8 @@ static deid_status add_date(deid_text_phi *phi, const char *s, size_t n, int str
             p6 += 2;
         }
     }
+    for (int f = 0; f < 3; f++)
+        pattern_init(&t.pat8[f], t.f8[f], 8);
     put_digits(t.y4, y, 4);
     put_digits(t.y2, y, 2);
     memcpy(t.raw, t.f8[0], 8);
@@ -988,4 +1021,18 @@ int deid__text_looks_identifying(const char *text)
             word_looks_identifying(&L);
     line_free(&L);
     return r;
+}
+
+/* Add a copy of every term of src to dst (terms already held are skipped). The text stage uses
+ * it to join the caller's extra terms to the object's own. */
+deid_status deid__text_phi_merge(deid_text_phi *dst, const deid_text_phi *src)
+{
+    if (!dst)
+        return deid__fail(DEID_ERR_ARGUMENT, "text", "PHI terms: merge into NULL");
+    for (size_t i = 0; src && i < src->n; i++) {
+        deid_status st = push_term(dst, &src->v[i]);
+        if (st != DEID_OK)
+            return st;
+    }
+    return DEID_OK;
 }

@@ -101,40 +101,105 @@ static void fill_inpaint(deid_image *img, size_t frame, const box *b, int32_t so
         return;
     }
 #define AT(y, x) ((base + (size_t)(y) * cols + (size_t)(x)) * s + k)
+    /* columns in chunks, their weights and top/bottom ring values computed once per chunk */
+    enum { CHUNK = 256 };
+    double wl[CHUNK], wr[CHUNK], top[CHUNK], bot[CHUNK];
     for (size_t k = 0; k < s; k++)
-        for (size_t y = b->y0; y < b->y1; y++) {
-            double l = has_l ? (double)get_sample(img, AT(y, b->x0 - 1)) : 0;
-            double r = has_r ? (double)get_sample(img, AT(y, b->x1)) : 0;
-            double wt = has_t ? 1.0 / (double)(y - b->y0 + 1) : 0;
-            double wb = has_b ? 1.0 / (double)(b->y1 - y) : 0;
-            for (size_t x = b->x0; x < b->x1; x++) {
-                double wl = has_l ? 1.0 / (double)(x - b->x0 + 1) : 0;
-                double wr = has_r ? 1.0 / (double)(b->x1 - x) : 0;
-                double sum = wl * l + wr * r;
-                if (has_t)
-                    sum += wt * (double)get_sample(img, AT(b->y0 - 1, x));
-                if (has_b)
-                    sum += wb * (double)get_sample(img, AT(b->y1, x));
-                double v = sum / (wl + wr + wt + wb);
-                put_sample(img, AT(y, x), (int32_t)(v >= 0 ? v + 0.5 : v - 0.5));
+        for (size_t c0 = b->x0; c0 < b->x1; c0 += CHUNK) {
+            size_t nc = b->x1 - c0 < CHUNK ? b->x1 - c0 : CHUNK;
+            for (size_t j = 0; j < nc; j++) {
+                size_t x = c0 + j;
+                wl[j] = has_l ? 1.0 / (double)(x - b->x0 + 1) : 0;
+                wr[j] = has_r ? 1.0 / (double)(b->x1 - x) : 0;
+                top[j] = has_t ? (double)get_sample(img, AT(b->y0 - 1, x)) : 0;
+                bot[j] = has_b ? (double)get_sample(img, AT(b->y1, x)) : 0;
+            }
+            for (size_t y = b->y0; y < b->y1; y++) {
+                double l = has_l ? (double)get_sample(img, AT(y, b->x0 - 1)) : 0;
+                double r = has_r ? (double)get_sample(img, AT(y, b->x1)) : 0;
+                double wt = has_t ? 1.0 / (double)(y - b->y0 + 1) : 0;
+                double wb = has_b ? 1.0 / (double)(b->y1 - y) : 0;
+                for (size_t j = 0; j < nc; j++) {
+                    double v = (wl[j] * l + wr[j] * r + wt * top[j] + wb * bot[j]) /
+                               (wl[j] + wr[j] + wt + wb);
+                    put_sample(img, AT(y, c0 + j), (int32_t)(v >= 0 ? v + 0.5 : v - 0.5));
+                }
             }
         }
 #undef AT
 }
 
+static int redacts(const deid_image *img, const deid_text_region *r);
+
 /* ---- the residual check --------------------------------------------------------------------- */
 
-/* Is what the residual check read still text? PHI mode: when it matches the PHI; otherwise:
- * two or more letters or digits read with at least the minimum confidence. */
-static int still_readable(const deid_text_engine *e, const deid_text_phi *phi, const char *text,
-                          double confidence)
+/* Letters and digits of s, uppercased, into out (cap bytes with the NUL); returns the length. */
+static size_t fold_alnum(const char *s, char *out, size_t cap)
 {
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && n + 1 < cap; p++)
+        if (isalnum(*p))
+            out[n++] = (char)toupper(*p);
+    out[n] = '\0';
+    return n;
+}
+
+/* Do a and b have two consecutive letters or digits in common? */
+static int share_pair(const char *a, const char *b)
+{
+    char fa[256], fb[256];
+    size_t na = fold_alnum(a, fa, sizeof fa), nb = fold_alnum(b, fb, sizeof fb);
+    for (size_t i = 0; i + 1 < nb; i++)
+        for (size_t j = 0; j + 1 < na; j++)
+            if (fb[i] == fa[j] && fb[i + 1] == fa[j + 1])
+                return 1;
+    return 0;
+}
+
+/* Is region r still readable in what the check read? Text matching the PHI always is. In PHI
+ * mode nothing else counts. Otherwise: two or more letters or digits read with at least the
+ * minimum confidence that share a pair of characters with the text the region held - what was
+ * redacted is still there. Text unrelated to the region's (Tesseract reading "Ez" in the
+ * anatomy around a false-positive box, which was read as "Net" before) does not fail the
+ * object: it is not the text that was redacted, and the detector would not take it for text
+ * again any more than the first time. */
+static int still_readable(const deid_text_engine *e, const deid_text_phi *phi,
+                          const deid_text_region *r, const char *text, double confidence)
+{
+    if (phi && deid_text_phi_match(phi, text) != DEID_TEXT_PHI_NONE)
+        return 1;
     if (e->opts.redact == DEID_TEXT_REDACT_PHI)
-        return deid_text_phi_match(phi, text) != DEID_TEXT_PHI_NONE;
-    size_t alnum = 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        alnum += (size_t)(isalnum(*p) != 0 || *p >= 0x80); /* UTF-8 letters count too */
-    return alnum >= 2 && confidence >= e->opts.min_confidence;
+        return 0;
+    char f[256];
+    return fold_alnum(text, f, sizeof f) >= 2 && confidence >= e->opts.min_confidence &&
+           share_pair(r->text ? r->text : "", text);
+}
+
+/* In the detection planes read by the check, the redacted boxes are inpainted from their
+ * surroundings: the edges of a solid box are not text (Tesseract reads "mm", "|" in them on
+ * textured images), while strokes reaching out of a box stay where they are and are read. */
+static void smooth_boxes(const deid_text_engine *e, const deid_image *img, size_t frame,
+                         const deid_text_result *res, deid_text_frame *f)
+{
+    uint8_t *planes[2] = {f->grey, f->chroma};
+    for (size_t p = 0; p < 2; p++) {
+        if (!planes[p])
+            continue;
+        deid_image view;
+        memset(&view, 0, sizeof view);
+        view.frames = 1, view.rows = f->rows, view.cols = f->cols, view.samples = 1;
+        view.bits = 8;
+        view.data = planes[p];
+        view.size = f->rows * f->cols;
+        memcpy(view.photometric, "MONOCHROME2", sizeof "MONOCHROME2");
+        for (size_t i = 0; i < res->n; i++) {
+            const deid_text_region *r = &res->v[i];
+            if (!redacts(img, r) || r->frame != frame)
+                continue;
+            box b = pad_box(r, e->opts.pad, f->rows, f->cols);
+            fill_inpaint(&view, 0, &b, 0);
+        }
+    }
 }
 
 /* Read every redacted box of `frame` again; sets residual on the regions still readable and
@@ -148,6 +213,7 @@ static deid_status check_frame(deid_text_engine *e, const deid_image *img, size_
     deid_status st = deid__text_frame_from_image(img, frame, &f);
     if (st != DEID_OK)
         return st;
+    smooth_boxes(e, img, frame, res, &f);
     size_t grow = (size_t)e->opts.pad + RESIDUAL_MARGIN;
     for (size_t i = 0; i < res->n && st == DEID_OK; i++) {
         deid_text_region *r = &res->v[i];
@@ -160,7 +226,7 @@ static deid_status check_frame(deid_text_engine *e, const deid_image *img, size_
         char *text = NULL;
         double conf = 0;
         st = deid__text_read_box(e, &f, b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0, &text, &conf);
-        if (st == DEID_OK && text && still_readable(e, phi, text, conf)) {
+        if (st == DEID_OK && text && still_readable(e, phi, r, text, conf)) {
             r->residual = 1;
             (*residual)++;
         }
