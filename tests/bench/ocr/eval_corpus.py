@@ -375,8 +375,17 @@ def main(argv=None):
             if failed:
                 print(f"  stderr ({len(failed)} lines): " + " | ".join(failed[:5]))
             if s.missing_reports:
-                print(f"  no _text.json for {len(s.missing_reports)} inputs: "
+                refused = [f for f in s.missing_reports
+                           if any(os.path.basename(f) in ln and "residual" in ln
+                                  for ln in failed)]
+                print(f"  no _text.json for {len(s.missing_reports)} inputs (their boxes count "
+                      f"as missed; {len(refused)} of them refused by the residual check): "
                       + ", ".join(s.missing_reports[:8]))
+                figures[mode]["refused_without_report"] = len(refused)
+                kept = set(s.missing_reports)
+                r2, n2 = s.recall(lambda t, it: t["file"] not in kept)
+                print(f"  recall over the {len(truths) - len(kept)} files with a report: "
+                      f"{r2:.4f} ({n2} boxes)")
             print(f"  text-region recall {rec:.4f} ({n} boxes; target >= 0.95)"
                   if mode != "phi" else f"  region recall (redacted) {rec:.4f} ({n} boxes)")
             if mode == "all":
