@@ -109,6 +109,8 @@ class BatchOptions(ctypes.Structure):
         ("read", ReadOptions),
         ("durable", ctypes.c_int),
         ("us", ctypes.POINTER(UsOptions)),
+        ("text", ctypes.c_void_p),  # const deid_text_options * (not exposed yet)
+        ("text_phi", ctypes.c_void_p),  # const deid_text_phi *
     ]
 
 
@@ -133,6 +135,14 @@ class BatchSummary(ctypes.Structure):
         ("seconds_encode", ctypes.c_double),
         ("us_low_confidence", ctypes.c_size_t),
         ("us_fallback", ctypes.c_size_t),
+        ("text_files", ctypes.c_size_t),
+        ("text_found", ctypes.c_size_t),
+        ("text_merged", ctypes.c_size_t),
+        ("text_redacted", ctypes.c_size_t),
+        ("text_review", ctypes.c_size_t),
+        ("text_kept", ctypes.c_size_t),
+        ("text_residual_failed", ctypes.c_size_t),
+        ("seconds_ocr", ctypes.c_double),
     ]
 
 
