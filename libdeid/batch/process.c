@@ -27,7 +27,6 @@
 #define TAG_STUDY_UID DEID_TAG(0x0020, 0x000D)
 #define TAG_SERIES_UID DEID_TAG(0x0020, 0x000E)
 #define TAG_NUMBER_OF_FRAMES DEID_TAG(0x0028, 0x0008)
-#define TAG_PIXEL_DATA DEID_TAG(0x7FE0, 0x0010)
 
 /* Identifiers of one object. Before de-identification they are PHI: they go to keys.csv only,
  * never to a log line or an error message. */
@@ -124,10 +123,8 @@ static int filter(const deid_batch *b, const deid_dataset *ds, char *why, size_t
             return 0;
         }
     }
-    if (b->has_text && !deid_dataset_has(ds, TAG_PIXEL_DATA)) {
-        snprintf(why, cap, "no pixel data");
-        return 0;
-    }
+    /* The text stage does not skip objects without Pixel Data: deid_text_process fails them
+     * with "no pixel data", like any input a tool cannot do its work on. */
     if (b->modalities)
         ok = listed_value(ds, TAG_MODALITY, TAG_MODALITY, b->modalities, 1, "modality", why, cap);
     if (ok > 0 && b->sop_classes)

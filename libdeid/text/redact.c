@@ -300,6 +300,26 @@ deid_status deid_text_redact(deid_text_engine *engine, deid_image *img, deid_tex
         for (size_t f = 0; f < img->frames && st == DEID_OK; f++)
             if (done[f])
                 st = check_frame(engine, img, f, res, phi, &residual);
+    if (st == DEID_OK && residual) {
+        /* A second chance: what was still read lies in the margin the check reads around a
+         * box (a glyph's rim, the rest of a line the detector cut short). Widen those boxes
+         * to that margin, fill again, and read again; only text still readable then fails. */
+        size_t grow = RESIDUAL_MARGIN;
+        for (size_t i = 0; i < res->n; i++) {
+            deid_text_region *r = &res->v[i];
+            if (!r->residual)
+                continue;
+            box b = pad_box(r, grow, img->rows, img->cols);
+            r->x = b.x0, r->y = b.y0, r->w = b.x1 - b.x0, r->h = b.y1 - b.y0;
+            r->residual = 0;
+        }
+        memset(done, 0, img->frames ? img->frames : 1);
+        fill_all(engine, img, res, done);
+        residual = 0;
+        for (size_t f = 0; f < img->frames && st == DEID_OK; f++)
+            if (done[f])
+                st = check_frame(engine, img, f, res, phi, &residual);
+    }
     free(done);
     deid__text_result_recount(res);
     res->stats.seconds_redact += deid__now() - t;
