@@ -184,7 +184,8 @@ typedef struct deid_text_region {
     const char *text;      /* what was read (UTF-8, may be ""): PHI, never log it; owned by
                               the result */
     const char *reason;    /* why the decision, static: "all text", "matches PHI",
-                              "report only", "outside the border band", "no PHI match",
+                              "a date" (PHI mode redacts every written date, matching or
+                              not), "report only", "outside the border band", "no PHI match",
                               "looks like an identifier", "overlay plane removed" */
     int residual;          /* 1: the residual check still read text here after redaction */
 } deid_text_region;

@@ -842,6 +842,47 @@ static int in_border(const deid_text_engine *e, const deid_text_frame *f, const 
            (size_t)c->x0 + m >= f->cols;
 }
 
+/* Does the text hold a written date (day, month and year), whatever day it names? Dates are
+ * identifying whether or not OCR read the digits right: "25.64.1904" for 25.04.1994,
+ * "Oct 152021". Forms: numbers joined by . / - (1-4, 1-2, 2-4 digits), and a month name next
+ * to numbers holding at least 5 digits in all (day and year). */
+static int has_date(const char *text)
+{
+    static const char *const mon[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
+                                      "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
+    size_t n = strlen(text);
+    for (size_t i = 0; i < n; i++) {
+        size_t g[3] = {0, 0, 0}, j = i;
+        int k = 0;
+        for (; k < 3; k++) {
+            while (j < n && isdigit((unsigned char)text[j]))
+                g[k]++, j++;
+            if (!g[k] || k == 2 || j >= n || !strchr("./-", text[j]))
+                break;
+            j++;
+        }
+        if (k == 2 && g[0] <= 4 && g[1] >= 1 && g[1] <= 2 && g[2] >= 2 && g[2] <= 4 &&
+            (i == 0 || !isdigit((unsigned char)text[i - 1])))
+            return 1;
+    }
+    for (size_t i = 0; i + 3 <= n; i++) {
+        int is_month = 0;
+        for (size_t m = 0; m < 12 && !is_month; m++)
+            is_month = toupper((unsigned char)text[i]) == mon[m][0] &&
+                       toupper((unsigned char)text[i + 1]) == mon[m][1] &&
+                       toupper((unsigned char)text[i + 2]) == mon[m][2] &&
+                       (i == 0 || !isalpha((unsigned char)text[i - 1]));
+        if (!is_month)
+            continue;
+        size_t digits = 0, lo = i >= 6 ? i - 6 : 0, hi = i + 16 < n ? i + 16 : n;
+        for (size_t j = lo; j < hi; j++)
+            digits += isdigit((unsigned char)text[j]) != 0;
+        if (digits >= 5)
+            return 1;
+    }
+    return 0;
+}
+
 static void decide(const deid_text_engine *e, const deid_text_frame *f,
                    const deid_text_phi *phi, const cand *c, deid_text_region *r)
 {
@@ -867,6 +908,10 @@ static void decide(const deid_text_engine *e, const deid_text_frame *f,
     if (kind) {
         r->decision = DEID_TEXT_REDACTED;
         r->reason = "matches PHI";
+    } else if (has_date(c->text) || (c->text2 && has_date(c->text2))) {
+        r->decision = DEID_TEXT_REDACTED;
+        r->reason = "a date";
+        r->phi = DEID_TEXT_PHI_DATE;
     } else if (deid__text_looks_identifying(c->text) ||
                (c->text2 && deid__text_looks_identifying(c->text2))) {
         r->decision = DEID_TEXT_REVIEW;

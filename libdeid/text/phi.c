@@ -441,6 +441,15 @@ static int short_equal(const char *term, const char *text, size_t m)
     return 1;
 }
 
+/* Does hay[0..hn) contain needle[0..nn)? */
+static int strstr_n(const char *hay, size_t hn, const char *needle, size_t nn)
+{
+    for (size_t i = 0; i + nn <= hn; i++)
+        if (memcmp(hay + i, needle, nn) == 0)
+            return 1;
+    return 0;
+}
+
 static int name_matches(const phi_term *t, const line *L)
 {
     size_t m = t->len, k = t->budget;
@@ -465,6 +474,12 @@ static int name_matches(const phi_term *t, const line *L)
         /* inside a longer word: names run together ("DOEJOHN") */
         if (ti->len > m && ti->letters * 2 >= ti->len &&
             edit_within(&t->pat, L->fold + ti->start, ti->len, m >= 5 ? k : 0))
+            return 1;
+        /* a name cut short: OCR lost its first or last letters on a faint or cropped line
+         * ("ANDER" of EVANDER, "HARGRE" of HARGREAVES): at least 5 letters and half the
+         * name, exactly */
+        if (m >= 6 && ti->len >= 5 && ti->len * 2 >= m && ti->len < m &&
+            ti->letters == ti->len && strstr_n(t->fold, m, L->fold + ti->start, ti->len))
             return 1;
     }
     return 0;

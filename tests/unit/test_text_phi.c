@@ -30,6 +30,7 @@ static const term latin1[] = {{NAME, "M\xDCLLER^FRAN\xC7OIS"}, {0, NULL}};
 static const term short_id[] = {{ID, "120"}, {ID, "12"}, {0, NULL}};
 static const term dt_date[] = {{DATE, "20231231235959.000000+0100"}, {0, NULL}};
 static const term apostrophe[] = {{NAME, "O'BRIEN^SEAN"}, {0, NULL}};
+static const term long_name[] = {{NAME, "HARGREAVES^EVANDER"}, {0, NULL}};
 static const term address[] = {{OTHER, "12 ELM STREET\r\nSPRINGFIELD"}, {0, NULL}};
 
 typedef struct match_case {
@@ -58,6 +59,12 @@ static const match_case cases[] = {
     {latin1, "Francois", NAME},
     {latin1, "MULLER", NAME},
     {apostrophe, "OBRIEN", NAME},
+    /* names cut short by OCR (5+ letters, half the name or more); labels never match */
+    {long_name, "ANDER HARGRE", NAME},
+    {long_name, "VANDER", NAME},
+    {long_name, "GREAV", NAME},
+    {long_name, "ANDE", NONE},
+    {long_name, "Name:", NONE},
     {apostrophe, "O'Brien, Sean", NAME},
     {apostrophe, "O\xE2\x80\x99" "BRIEN", NAME},
     /* IDs: embedded, separated, misread */
