@@ -175,6 +175,9 @@ static char as_digit(char c)
     }
 }
 
+/* Digits of dates compare in classes too: Tesseract reads a small 0 as 6 ("2616" for 2016). */
+static char date_digit(char c) { return c == '6' ? '0' : c; }
+
 static int is_letter(char c) { return c >= 'A' && c <= 'Z'; }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 /* Characters of a word: letters, digits and the strokes OCR reads for I/1. */
@@ -310,7 +313,7 @@ static void push_atom(line *L, int numeric, const char *s, size_t n, size_t toke
     a->len = n;
     a->token = token;
     for (size_t i = 0; i < n; i++)
-        L->atoms_text[L->natoms_text++] = numeric ? as_digit(s[i]) : ocr_class(s[i]);
+        L->atoms_text[L->natoms_text++] = numeric ? date_digit(as_digit(s[i])) : ocr_class(s[i]);
 }
 
 /* Cut token t into date atoms: one number when its letters are all digits misread, one word
@@ -533,9 +536,16 @@ static unsigned atom_value(const line *L, const line_atom *a)
     return v;
 }
 
+/* A day or month number, with or without its leading zero. */
 static int is_day(const line *L, const line_atom *a, unsigned value)
 {
-    return a->numeric && a->len >= 1 && a->len <= 2 && atom_value(L, a) == value;
+    if (!a->numeric || value > 99)
+        return 0;
+    const char *s = L->atoms_text + a->start;
+    char tens = date_digit((char)('0' + value / 10)), ones = date_digit((char)('0' + value % 10));
+    if (a->len == 2)
+        return s[0] == tens && s[1] == ones;
+    return a->len == 1 && value < 10 && s[0] == ones;
 }
 
 /* A 4-digit year with at most `errors` wrong digits, or the 2-digit year exactly. */
@@ -768,10 +778,19 @@ static deid_status add_date(deid_text_phi *phi, const char *s, size_t n, int str
             p6 += 2;
         }
     }
-    for (int f = 0; f < 3; f++)
-        pattern_init(&t.pat8[f], t.f8[f], 8);
     put_digits(t.y4, y, 4);
     put_digits(t.y2, y, 2);
+    for (int f = 0; f < 3; f++) {
+        for (int i = 0; i < 8; i++)
+            t.f8[f][i] = date_digit(t.f8[f][i]);
+        for (int i = 0; i < 6; i++)
+            t.f6[f][i] = date_digit(t.f6[f][i]);
+        pattern_init(&t.pat8[f], t.f8[f], 8);
+    }
+    for (int i = 0; i < 4; i++)
+        t.y4[i] = date_digit(t.y4[i]);
+    for (int i = 0; i < 2; i++)
+        t.y2[i] = date_digit(t.y2[i]);
     memcpy(t.raw, t.f8[0], 8);
     t.len = 8;
     return push_term(phi, &t);
