@@ -96,6 +96,7 @@ static const match_case cases[] = {
     {patient, "O4/O5/I962", DATE},
     {patient, "04/05/1952", DATE},
     {patient, "04/05/962", DATE},
+    {patient, "DOB 64/65/1962", DATE}, /* small 0s read as 6 */
     {patient, "05041962 10:32", DATE},
     {dt_date, "31 December 2023", DATE},
     {dt_date, "Dec 31 2023 23:59", DATE},
