@@ -53,8 +53,8 @@ typedef enum deid_text_fill {
 typedef enum deid_text_decision {
     DEID_TEXT_REDACTED = 0, /* overwritten (or to be, before deid_text_redact) */
     DEID_TEXT_REVIEW = 1,   /* left in place for a person to check: report-only mode, central
-                               text in border mode, or unmatched text that looks like an
-                               identifier or date in PHI mode */
+                               text in border mode, or unmatched text in PHI mode that may
+                               identify (times, short numbers) */
     DEID_TEXT_KEPT = 2      /* left in place: PHI mode, read with confidence, matches no PHI and
                                does not look like an identifier ("L", "5 cm", "MI 1.2") */
 } deid_text_decision;
@@ -184,9 +184,12 @@ typedef struct deid_text_region {
     const char *text;      /* what was read (UTF-8, may be ""): PHI, never log it; owned by
                               the result */
     const char *reason;    /* why the decision, static: "all text", "matches PHI",
-                              "a date" (PHI mode redacts every written date, matching or
-                              not), "report only", "outside the border band", "no PHI match",
-                              "looks like an identifier", "overlay plane removed" */
+                              "a date" and "looks like an identifier" (PHI mode also
+                              redacts every written date and every run of 6+ digits or
+                              6+-character word with 4+ digits, matching or not: OCR misreads
+                              digits), "may identify" (PHI mode: times and shorter numbers,
+                              left for review), "report only", "outside the border band",
+                              "no PHI match", "overlay plane removed" */
     int residual;          /* 1: the residual check still read text here after redaction */
 } deid_text_region;
 

@@ -471,6 +471,41 @@ static void grow_to_ink(const uint8_t *resp, size_t rows, size_t cols, line *l, 
     }
 }
 
+/* A line that reads as text takes in the character-sized components beside it on the same
+ * row that the chaining left out: a label ("MRN:", "DOB") whose colon broke the chain, the
+ * first letters of a name Tesseract did not read. Components of similar height, overlapping
+ * the line's rows by 60%, at most 1.5 character heights away; repeated while the box grows. */
+static void absorb_neighbours(const comps *cs, line *l, double ch)
+{
+    int grew = 1;
+    while (grew) {
+        grew = 0;
+        for (size_t i = 0; i < cs->n; i++) {
+            const comp *p = &cs->v[i];
+            int h = p->y1 - p->y0;
+            if (h < 0.5 * ch || h > 1.5 * ch + 1)
+                continue;
+            if (p->x0 >= l->x0 && p->x1 <= l->x1 && p->y0 >= l->y0 && p->y1 <= l->y1)
+                continue;
+            int ov = (p->y1 < l->y1 ? p->y1 : l->y1) - (p->y0 > l->y0 ? p->y0 : l->y0);
+            if (ov < 0.6 * h)
+                continue;
+            int gap = p->x0 >= l->x1 ? p->x0 - l->x1 : p->x1 <= l->x0 ? l->x0 - p->x1 : 0;
+            if (gap > 1.5 * ch)
+                continue;
+            if (p->x0 < l->x0)
+                l->x0 = p->x0;
+            if (p->x1 > l->x1)
+                l->x1 = p->x1;
+            if (p->y0 < l->y0)
+                l->y0 = p->y0;
+            if (p->y1 > l->y1)
+                l->y1 = p->y1;
+            grew = 1;
+        }
+    }
+}
+
 /* Candidate lines of one polarity's response. */
 static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t rows, size_t cols,
                             cands *out, size_t *found)
@@ -630,6 +665,7 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
             free(text);
             continue;
         }
+        absorb_neighbours(&cs, l, ch);
         grow_to_ink(resp, rows, cols, l, strength);
         cand c = {l->x0, l->y0, l->x1, l->y1, conf, DEID_TEXT_PASS_LINES, text, NULL, l->chars,
                   l->sum};
@@ -844,8 +880,8 @@ static int in_border(const deid_text_engine *e, const deid_text_frame *f, const 
 
 /* Does the text hold a written date (day, month and year), whatever day it names? Dates are
  * identifying whether or not OCR read the digits right: "25.64.1904" for 25.04.1994,
- * "Oct 152021". Forms: numbers joined by . / - (1-4, 1-2, 2-4 digits), and a month name next
- * to numbers holding at least 5 digits in all (day and year). */
+ * "Oct 152021", "09/16/4". Forms: numbers joined by . / - (1-4, 1-2, 1-4 digits), and a
+ * month name next to numbers holding at least 4 digits in all (a year). */
 static int has_date(const char *text)
 {
     static const char *const mon[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
@@ -861,7 +897,7 @@ static int has_date(const char *text)
                 break;
             j++;
         }
-        if (k == 2 && g[0] <= 4 && g[1] >= 1 && g[1] <= 2 && g[2] >= 2 && g[2] <= 4 &&
+        if (k == 2 && g[0] <= 4 && g[1] >= 1 && g[1] <= 2 && g[2] >= 1 && g[2] <= 4 &&
             (i == 0 || !isdigit((unsigned char)text[i - 1])))
             return 1;
     }
@@ -877,10 +913,37 @@ static int has_date(const char *text)
         size_t digits = 0, lo = i >= 6 ? i - 6 : 0, hi = i + 16 < n ? i + 16 : n;
         for (size_t j = lo; j < hi; j++)
             digits += isdigit((unsigned char)text[j]) != 0;
-        if (digits >= 5)
+        if (digits >= 4)
             return 1;
     }
     return 0;
+}
+
+/* Does the text hold an identifier OCR may have misread: a run of 6 or more digits, or a word
+ * of 6 or more letters and digits with at least 4 digits ("A387974463" read "Als797 4462")?
+ * Measurements and settings ("W 1500 L 450", "CINE 0118", "TIS<0.4") have fewer. */
+static int has_id(const char *text)
+{
+    size_t run = 0, word = 0, digits = 0;
+    for (const char *p = text;; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (isdigit(ch)) {
+            if (++run >= 6)
+                return 1;
+        } else {
+            run = 0;
+        }
+        if (isalnum(ch)) {
+            word++;
+            digits += isdigit(ch) != 0;
+        } else {
+            if (word >= 6 && digits >= 4)
+                return 1;
+            word = digits = 0;
+        }
+        if (!ch)
+            return 0;
+    }
 }
 
 static void decide(const deid_text_engine *e, const deid_text_frame *f,
@@ -912,10 +975,14 @@ static void decide(const deid_text_engine *e, const deid_text_frame *f,
         r->decision = DEID_TEXT_REDACTED;
         r->reason = "a date";
         r->phi = DEID_TEXT_PHI_DATE;
+    } else if (has_id(c->text) || (c->text2 && has_id(c->text2))) {
+        r->decision = DEID_TEXT_REDACTED;
+        r->reason = "looks like an identifier";
+        r->phi = DEID_TEXT_PHI_ID;
     } else if (deid__text_looks_identifying(c->text) ||
                (c->text2 && deid__text_looks_identifying(c->text2))) {
         r->decision = DEID_TEXT_REVIEW;
-        r->reason = "looks like an identifier";
+        r->reason = "may identify";
     } else {
         r->decision = DEID_TEXT_KEPT;
         r->reason = "no PHI match";

