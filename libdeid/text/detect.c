@@ -31,7 +31,6 @@
 #define MIN_CHAR_H 4
 #define MAX_LINES 160      /* candidate lines read per frame and polarity */
 #define OCR_TARGET_H 32.0  /* character height Tesseract reads best, in pixels */
-#define OCR_RETRY_H 18.0   /* ... and the second size tried for short text on clean ground */
 
 typedef struct cand {
     int x0, y0, x1, y1;    /* box, x1/y1 exclusive */
@@ -639,12 +638,13 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
                             &conf)) != DEID_OK)
             goto done;
         int ok = accept_line(e, text, conf, l->chars, clutter[k]);
-        if (!ok && clutter[k] == 0 && l->chars <= 2) {
-            /* Tesseract's reading of short text depends on the scale: on clean ground, a
-             * second look at another size is cheap */
+        /* Tesseract's reading of short text depends on the scale (an isolated "L" reads as
+         * "e" at one size and "L" at the next): on clean ground, other sizes are cheap */
+        static const double retry_h[] = {18.0, 48.0, 24.0};
+        for (size_t r = 0; !ok && clutter[k] == 0 && l->chars <= 2 && r < 3; r++) {
             char *t2 = NULL;
             double c2 = 0;
-            if ((st = read_line(e, resp, rows, cols, l, ch, strength, OCR_RETRY_H, &t2,
+            if ((st = read_line(e, resp, rows, cols, l, ch, strength, retry_h[r], &t2,
                                 &c2)) != DEID_OK) {
                 free(text);
                 goto done;
