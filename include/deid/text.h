@@ -178,7 +178,9 @@ typedef struct deid_text_region {
     unsigned source;       /* DEID_TEXT_SOURCE_PIXELS, or 1 + n for overlay group 0x6000+2n */
     size_t x, y, w, h;     /* the box as found (top-left corner and size, pixels), unpadded */
     double confidence;     /* Tesseract's confidence in what it read, 0..100 */
-    unsigned passes;       /* DEID_TEXT_PASS_* bits: the passes that found it */
+    unsigned passes;       /* DEID_TEXT_PASS_* bits: the passes that found it; 0 for a box
+                              redacted because it was redacted in another frame of the same
+                              object (burned-in text does not move) */
     int decision;          /* deid_text_decision */
     int phi;               /* deid_text_phi_kind the text matched; DEID_TEXT_PHI_NONE */
     const char *text;      /* what was read (UTF-8, may be ""): PHI, never log it; owned by
@@ -187,9 +189,12 @@ typedef struct deid_text_region {
                               "a date" and "looks like an identifier" (PHI mode also
                               redacts every written date and every run of 6+ digits or
                               6+-character word with 4+ digits, matching or not: OCR misreads
-                              digits), "may identify" (PHI mode: times and shorter numbers,
+                              digits), "labelled as PHI" (PHI mode: a field label - DOB,
+                              Name, ID, MRN, Acc... - with a value after it, however misread),
+                              "may identify" (PHI mode: times and shorter numbers,
                               left for review), "report only", "outside the border band",
-                              "no PHI match", "overlay plane removed" */
+                              "no PHI match", "overlay plane removed",
+                              "redacted in another frame" */
     int residual;          /* 1: the residual check still read text here after redaction */
 } deid_text_region;
 

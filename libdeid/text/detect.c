@@ -946,6 +946,35 @@ static int has_id(const char *text)
     }
 }
 
+/* Does the text start a labelled PHI field ("DOB 963,", "Name: [Nam", "PID mroig", "Born 19")
+ * with something after the label? OCR may have mangled the value beyond matching, but the
+ * label says what it was. */
+static int labelled(const char *text)
+{
+    static const char *const labels[] = {"DOB",   "BORN",  "BIRTH", "DATE", "NAME", "PATIENT",
+                                         "MRN",   "ID",    "PID",   "ACC",  "ACCESSION",
+                                         "STUDY", "PT",    "PAT"};
+    const char *p = text;
+    while (*p && !isalpha((unsigned char)*p))
+        p++;
+    char word[16];
+    size_t n = 0;
+    while (isalpha((unsigned char)*p) && n + 1 < sizeof word)
+        word[n++] = (char)toupper((unsigned char)*p++);
+    word[n] = '\0';
+    if (isalpha((unsigned char)*p))
+        return 0;
+    int is_label = 0;
+    for (size_t i = 0; i < sizeof labels / sizeof labels[0] && !is_label; i++)
+        is_label = strcmp(word, labels[i]) == 0;
+    if (!is_label)
+        return 0;
+    for (; *p; p++)
+        if (isalnum((unsigned char)*p))
+            return 1;
+    return 0;
+}
+
 static void decide(const deid_text_engine *e, const deid_text_frame *f,
                    const deid_text_phi *phi, const cand *c, deid_text_region *r)
 {
@@ -975,6 +1004,10 @@ static void decide(const deid_text_engine *e, const deid_text_frame *f,
         r->decision = DEID_TEXT_REDACTED;
         r->reason = "a date";
         r->phi = DEID_TEXT_PHI_DATE;
+    } else if (labelled(c->text) || (c->text2 && labelled(c->text2))) {
+        r->decision = DEID_TEXT_REDACTED;
+        r->reason = "labelled as PHI";
+        r->phi = DEID_TEXT_PHI_OTHER;
     } else if (has_id(c->text) || (c->text2 && has_id(c->text2))) {
         r->decision = DEID_TEXT_REDACTED;
         r->reason = "looks like an identifier";

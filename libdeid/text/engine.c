@@ -132,6 +132,45 @@ void deid_text_engine_free(deid_text_engine *e)
     free(e);
 }
 
+static int boxes_overlap(const deid_text_region *a, const deid_text_region *b)
+{
+    return a->x < b->x + b->w && b->x < a->x + a->w && a->y < b->y + b->h && b->y < a->y + a->h;
+}
+
+/* Burned-in text stays where it is from frame to frame; the detector may still miss it in a
+ * frame (a cine's moving anatomy under faint text). Every box redacted in one frame is
+ * redacted in every frame where no redacted box overlaps it already. */
+static deid_status propagate(deid_text_result *res, size_t frames)
+{
+    size_t n = res->n;
+    for (size_t i = 0; i < n; i++) {
+        if (res->v[i].decision != DEID_TEXT_REDACTED ||
+            res->v[i].source != DEID_TEXT_SOURCE_PIXELS)
+            continue;
+        for (size_t f = 0; f < frames; f++) {
+            if (f == res->v[i].frame)
+                continue;
+            int covered = 0;
+            for (size_t j = 0; j < res->n && !covered; j++)
+                covered = res->v[j].frame == f && res->v[j].source == DEID_TEXT_SOURCE_PIXELS &&
+                          res->v[j].decision == DEID_TEXT_REDACTED &&
+                          boxes_overlap(&res->v[i], &res->v[j]);
+            if (covered)
+                continue;
+            deid_text_region r = res->v[i];
+            r.frame = f;
+            r.passes = 0;
+            r.text = "";
+            r.confidence = 0;
+            r.reason = "redacted in another frame";
+            deid_status st = deid__text_result_push(res, &r);
+            if (st != DEID_OK)
+                return st;
+        }
+    }
+    return DEID_OK;
+}
+
 deid_status deid_text_detect(deid_text_engine *e, const deid_image *img,
                              const deid_text_phi *phi, deid_text_result **out)
 {
@@ -151,6 +190,8 @@ deid_status deid_text_detect(deid_text_engine *e, const deid_image *img,
         st = deid__text_detect_frame(e, &fr, phi, res);
         deid__text_frame_clear(&fr);
     }
+    if (st == DEID_OK && frames > 1)
+        st = propagate(res, frames);
     if (st != DEID_OK) {
         deid_text_result_free(res);
         return st;

@@ -616,6 +616,24 @@ static int date_matches(const phi_term *t, const line *L)
             return 1;
         if (prev && next && is_year(L, prev, t, 1) && is_day(L, next, t->day)) /* 2023-Apr-05 */
             return 1;
+        /* OCR lost a part: two of the three still name this date ("Jun 30", "9 December",
+         * "Aug 1974") */
+        if ((prev && is_day(L, prev, t->day)) || (next && is_day(L, next, t->day)) ||
+            (prev && is_year(L, prev, t, 0)) || (next && is_year(L, next, t, 0)))
+            return 1;
+    }
+    /* two numbers of two digits that are this date's month and day ("03/25" of 2012-03-25),
+     * or a day of two digits next to the year ("10 1974") */
+    for (size_t i = 0; i + 1 < L->natom; i++) {
+        const line_atom *a = &L->atom[i], *b = &L->atom[i + 1];
+        if (!a->numeric || !b->numeric)
+            continue;
+        if (a->len == 2 && b->len == 2 &&
+            ((is_day(L, a, t->month) && is_day(L, b, t->day)) ||
+             (is_day(L, a, t->day) && is_day(L, b, t->month))))
+            return 1;
+        if (a->len == 2 && t->day >= 10 && is_day(L, a, t->day) && is_year(L, b, t, 0))
+            return 1;
     }
     return 0;
 }

@@ -59,6 +59,11 @@ static const match_case cases[] = {
     {latin1, "Francois", NAME},
     {latin1, "MULLER", NAME},
     {apostrophe, "OBRIEN", NAME},
+    /* dates OCR read only in part: two of day, month and year of the patient's own date */
+    {patient, "May 1962", DATE},
+    {patient, "DOB: May 4", DATE},
+    {patient, "4 May", DATE},
+    {patient, "05/04", DATE},
     /* names cut short by OCR (5+ letters, half the name or more); labels never match */
     {long_name, "ANDER HARGRE", NAME},
     {long_name, "VANDER", NAME},
@@ -136,7 +141,8 @@ static const match_case cases[] = {
     {patient, "07/08/1962", NONE},
     {patient, "04 Jun 1962", NONE},
     {patient, "1962", NONE},
-    {patient, "May 1962", NONE},
+    {patient, "Jun 30", NONE},
+    {patient, "05/30", NONE},
     {dt_date, "235959", NONE},
 };
 
