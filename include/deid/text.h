@@ -83,9 +83,10 @@ typedef struct deid_text_options {
     double min_confidence; /* 0..100: a candidate Tesseract reads with a lower confidence (and
                               that does not look like text by its strokes) is not text;
                               default 30 */
-    int residual_check;    /* 1: after redaction read every redacted box again and fail the
-                              object when PHI (DEID_TEXT_REDACT_PHI) or any text
-                              (DEID_TEXT_REDACT_ALL) is still readable; default 1 */
+    int residual_check;    /* 1: after redaction read every redacted box (and a margin around
+                              it) again; where PHI is still readable the box is widened once
+                              and read again, and the object fails if PHI is still readable
+                              then; default 1 */
     int report_text;       /* 1: reports (deid_text_result_json, review.csv) include the text
                               read, which is PHI; default 0 */
     const char *tessdata;  /* folder holding <language>.traineddata; default NULL =
@@ -254,10 +255,11 @@ DEID_API deid_status deid_text_detect(deid_text_engine *engine, const deid_image
 
 /* Overwrite, in `img`, every region of `res` whose decision is DEID_TEXT_REDACTED and whose
  * source is DEID_TEXT_SOURCE_PIXELS (fill and padding per the engine's options; img must be
- * the image res was found in). With residual_check, each redacted box is read again; a region
- * still readable (as PHI matching `phi` in DEID_TEXT_REDACT_PHI, as any text otherwise) gets
- * residual = 1 and the call fails with DEID_ERR_GENERIC ("residual text readable after
- * redaction in N regions"); img stays modified. Errors: DEID_ERR_ARGUMENT, DEID_ERR_GENERIC,
+ * the image res was found in). With residual_check, each redacted box (with a margin) is read
+ * again; where text matching `phi` (in any mode) is still readable the box is widened by the
+ * margin and filled again; a region still readable after that gets residual = 1 and the call
+ * fails with DEID_ERR_GENERIC ("residual text readable after redaction in N regions"); img
+ * stays modified. Errors: DEID_ERR_ARGUMENT, DEID_ERR_GENERIC,
  * DEID_ERR_NOMEM. */
 DEID_API DEID_NODISCARD deid_status deid_text_redact(deid_text_engine *engine, deid_image *img,
                                                      deid_text_result *res,
