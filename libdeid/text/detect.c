@@ -473,7 +473,8 @@ static void grow_to_ink(const uint8_t *resp, size_t rows, size_t cols, line *l, 
 /* A line that reads as text takes in the character-sized components beside it on the same
  * row that the chaining left out: a label ("MRN:", "DOB") whose colon broke the chain, the
  * first letters of a name Tesseract did not read. Components of similar height, overlapping
- * the line's rows by 60%, at most 1.5 character heights away; repeated while the box grows. */
+ * the line's rows by 60%, at most 2.5 character heights away (a colon and a space in a
+ * monospaced font); repeated while the box grows. */
 static void absorb_neighbours(const comps *cs, line *l, double ch)
 {
     int grew = 1;
@@ -490,7 +491,7 @@ static void absorb_neighbours(const comps *cs, line *l, double ch)
             if (ov < 0.6 * h)
                 continue;
             int gap = p->x0 >= l->x1 ? p->x0 - l->x1 : p->x1 <= l->x0 ? l->x0 - p->x1 : 0;
-            if (gap > 1.5 * ch)
+            if (gap > 2.5 * ch)
                 continue;
             if (p->x0 < l->x0)
                 l->x0 = p->x0;

@@ -17,25 +17,43 @@ void deid__text_frame_clear(deid_text_frame *f)
     memset(f, 0, sizeof *f);
 }
 
-/* 16-bit grey to 8 bits: linear from a low percentile to the maximum, so burned-in text
- * (usually written at or near the maximum value) stays the brightest thing in the frame. */
-static void window16(const uint8_t *raw, int is_signed, size_t n, uint8_t *out)
+/* 16-bit grey to 8 bits: linear from the 0.5th percentile of the frame's own values to its
+ * maximum, so burned-in text (usually written at or near the maximum value) stays the brightest
+ * thing in the frame and a few outliers below do not squeeze the range. (Clipping the top as
+ * well merged text with bone: recall fell on 16-bit CT.) */
+static deid_status window16(const uint8_t *raw, int is_signed, size_t n, uint8_t *out)
 {
     const uint16_t *u = (const uint16_t *)(const void *)raw;
     const int16_t *s = (const int16_t *)(const void *)raw;
-    long lo = 0, hi = 0;
-    for (size_t i = 0; i < n; i++) {
-        long v = is_signed ? (long)s[i] : (long)u[i];
-        if (i == 0 || v < lo)
+    uint32_t *hist = deid__calloc(65536, sizeof *hist);
+    if (!hist)
+        return DEID_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        hist[is_signed ? (uint16_t)(s[i] + 32768) : u[i]]++;
+    size_t cut = n / 200, acc = 0;
+    long lo = 0, hi = 65535;
+    for (long v = 0; v < 65536; v++) {
+        acc += hist[v];
+        if (acc > cut) {
             lo = v;
-        if (i == 0 || v > hi)
-            hi = v;
+            break;
+        }
     }
+    for (long v = 65535; v >= 0; v--)
+        if (hist[v]) {
+            hi = v;
+            break;
+        }
+    free(hist);
+    if (is_signed)
+        lo -= 32768, hi -= 32768;
     double span = hi > lo ? (double)(hi - lo) : 1.0;
     for (size_t i = 0; i < n; i++) {
         long v = is_signed ? (long)s[i] : (long)u[i];
-        out[i] = (uint8_t)((double)(v - lo) * 255.0 / span + 0.5);
+        double x = (double)(v - lo) * 255.0 / span + 0.5;
+        out[i] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
     }
+    return DEID_OK;
 }
 
 deid_status deid__text_frame_from_image(const deid_image *img, size_t frame,
@@ -53,10 +71,12 @@ deid_status deid__text_frame_from_image(const deid_image *img, size_t frame,
     if (img->samples == 1 && !deid__pi_is(img, "PALETTE COLOR")) {
         if (!(f.grey = deid__malloc(n ? n : 1)))
             return DEID_ERR_NOMEM;
-        if (img->bits == 8)
+        if (img->bits == 8) {
             memcpy(f.grey, raw, n);
-        else
-            window16(raw, img->is_signed, n, f.grey);
+        } else if (window16(raw, img->is_signed, n, f.grey) != DEID_OK) {
+            deid__text_frame_clear(&f);
+            return DEID_ERR_NOMEM;
+        }
         if (deid__pi_is(img, "MONOCHROME1"))
             for (size_t i = 0; i < n; i++)
                 f.grey[i] = (uint8_t)(255 - f.grey[i]);
