@@ -6,7 +6,7 @@ Runs deid-ocr on the corpus in --redact all (both passes, then each pass alone) 
 --redact phi (DICOM files match their own header, raster files the terms of the corpus's
 phi.txt given as --phi-file), reads every <name>_text.json and prints:
   - text-region recall: a true box counts as found when >= 90% of its area lies inside the
-    union of the boxes decided "redacted", each padded by the engine's pad (2 px); on a
+    union of the boxes decided "redacted", each padded by the engine's pad (1 px); on a
     multi-frame image, on every frame;
   - PHI-string recall in phi mode (names, IDs, dates), and the share of annotations redacted
     there (a true annotation box >= 50% inside the redacted union);
@@ -48,7 +48,7 @@ SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 GENERATOR = os.path.join(SOURCE_DIR, "tests", "generators", "make_text_images.py")
 PYTHON = "/usr/bin/python3"
 KEY = "5f1c3a7e9b2d4f6081a3c5e7092b4d6f8a1c3e5079b2d4f6a8c0e2f4b6d8fa1c"
-PAD = 2              # the engine's default pad (deid_text_options.pad)
+PAD = 1              # the engine's default pad (deid_text_options.pad)
 FOUND = 0.90         # share of a true box inside the redacted union for "found"
 ANNOT_HIT = 0.50     # share of an annotation's box inside the redacted union for "redacted"
 SIZE_BANDS = [(8, 11), (12, 17), (18, 27), (28, 40)]
