@@ -207,6 +207,8 @@ typedef struct line {
     int chars;
     double sum;
     int hsum;
+    int root;     /* the union-find root of its components */
+    int clutter;  /* components of other (short) lines around it */
 } line;
 
 static int cmp_line_sum(const void *a, const void *b)
@@ -367,10 +369,17 @@ static int accept_line(const deid_text_engine *e, const char *text, double conf,
         return an == 1 && isupper((unsigned char)text[k]) && conf >= at_least(minc, 75) &&
                clutter <= 2;
     }
+    /* amid texture (many chance components around) a reading must be confident */
     if (an >= 4)
-        return conf >= minc;
-    if (an >= 2)
-        return conf >= at_least(minc, 60) && clutter <= chars;
+        return conf >= (clutter > 2 * chars + 2 ? at_least(minc, 50) : minc);
+    if (an >= 2) {
+        /* "ee", "ji", "ae": what Tesseract makes of blobs; short annotations ("PA", "5 cm",
+         * "L 40") have a capital or a digit */
+        int strong = 0;
+        for (const char *p = text; *p; p++)
+            strong |= isupper((unsigned char)*p) || isdigit((unsigned char)*p);
+        return conf >= at_least(minc, strong ? 60 : 80) && clutter <= chars;
+    }
     return an == 1 && conf >= at_least(minc, 80) && clutter == 0;
 }
 
@@ -477,6 +486,9 @@ static void grow_to_ink(const uint8_t *resp, size_t rows, size_t cols, line *l, 
  * monospaced font); repeated while the box grows. */
 static void absorb_neighbours(const comps *cs, line *l, double ch)
 {
+    /* the row band stays the line's own: only the box's ends move, so texture cannot make it
+     * snowball upwards and downwards */
+    const int by0 = l->y0, by1 = l->y1;
     int grew = 1;
     while (grew) {
         grew = 0;
@@ -487,21 +499,20 @@ static void absorb_neighbours(const comps *cs, line *l, double ch)
                 continue;
             if (p->x0 >= l->x0 && p->x1 <= l->x1 && p->y0 >= l->y0 && p->y1 <= l->y1)
                 continue;
-            int ov = (p->y1 < l->y1 ? p->y1 : l->y1) - (p->y0 > l->y0 ? p->y0 : l->y0);
+            int ov = (p->y1 < by1 ? p->y1 : by1) - (p->y0 > by0 ? p->y0 : by0);
             if (ov < 0.6 * h)
                 continue;
             int gap = p->x0 >= l->x1 ? p->x0 - l->x1 : p->x1 <= l->x0 ? l->x0 - p->x1 : 0;
-            if (gap > 2.5 * ch)
+            if (gap > 2.5 * ch || gap == 0)
                 continue;
             if (p->x0 < l->x0)
-                l->x0 = p->x0;
+                l->x0 = p->x0, grew = 1;
             if (p->x1 > l->x1)
-                l->x1 = p->x1;
+                l->x1 = p->x1, grew = 1;
             if (p->y0 < l->y0)
                 l->y0 = p->y0;
             if (p->y1 > l->y1)
                 l->y1 = p->y1;
-            grew = 1;
         }
     }
 }
@@ -517,7 +528,7 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
     uint8_t *mask = deid__malloc(n ? n : 1);
     comps cs = {0};
     line *lines = NULL;
-    int *clutter = NULL, *chars_of = NULL;
+    int *chars_of = NULL;
     deid_status st = DEID_ERR_NOMEM;
     if (!thr || !mask)
         goto done;
@@ -546,14 +557,15 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
             }
         }
     lines = deid__calloc(cs.n, sizeof *lines);
-    clutter = deid__calloc(cs.n, sizeof *clutter);
-    if (!lines || !clutter) {
+    if (!lines) {
         st = DEID_ERR_NOMEM;
         goto done;
     }
     for (size_t i = 0; i < cs.n; i++) {
         comp *c = &cs.v[i];
-        line *l = &lines[find(cs.v, (int)i)];
+        int root = find(cs.v, (int)i);
+        line *l = &lines[root];
+        l->root = root;
         if (!l->chars) {
             l->x0 = c->x0, l->y0 = c->y0, l->x1 = c->x1, l->y1 = c->y1;
         } else {
@@ -597,11 +609,11 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
                 continue; /* a neighbouring line of text is not clutter */
             c++;
         }
-        clutter[k] = c;
+        l->clutter = c;
     }
     /* Strongest first; read at most MAX_LINES. */
     for (size_t k = 0; k < nl; k++)
-        lines[k].sum = lines[k].sum * (clutter[k] > 2 * lines[k].chars + 2 ? 0.1 : 1.0);
+        lines[k].sum = lines[k].sum * (lines[k].clutter > 2 * lines[k].chars + 2 ? 0.1 : 1.0);
     qsort(lines, nl, sizeof *lines, cmp_line_sum);
     size_t reads = 0;
     for (size_t k = 0; k < nl && reads < MAX_LINES; k++) {
@@ -638,11 +650,11 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
         if ((st = read_line(e, resp, rows, cols, l, ch, strength, OCR_TARGET_H, &text,
                             &conf)) != DEID_OK)
             goto done;
-        int ok = accept_line(e, text, conf, l->chars, clutter[k]);
+        int ok = accept_line(e, text, conf, l->chars, l->clutter);
         /* Tesseract's reading of short text depends on the scale (an isolated "L" reads as
          * "e" at one size and "L" at the next): on clean ground, other sizes are cheap */
         static const double retry_h[] = {18.0, 48.0, 24.0};
-        for (size_t r = 0; !ok && clutter[k] == 0 && l->chars <= 2 && r < 3; r++) {
+        for (size_t r = 0; !ok && l->clutter == 0 && l->chars <= 2 && r < 3; r++) {
             char *t2 = NULL;
             double c2 = 0;
             if ((st = read_line(e, resp, rows, cols, l, ch, strength, retry_h[r], &t2,
@@ -650,7 +662,7 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
                 free(text);
                 goto done;
             }
-            if (accept_line(e, t2, c2, l->chars, clutter[k])) {
+            if (accept_line(e, t2, c2, l->chars, l->clutter)) {
                 free(text);
                 text = t2;
                 conf = c2;
@@ -659,8 +671,10 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
                 free(t2);
             }
         }
-        /* strokes alone: several aligned characters of similar size on clean ground */
-        if (!ok && l->chars >= 4 && h <= 2 * ch + 2 && clutter[k] == 0 && count_alnum(text) >= 2)
+        /* strokes alone: several aligned small characters of similar size on clean ground
+         * (text too small for Tesseract; larger shapes it cannot read are not text) */
+        if (!ok && l->chars >= 4 && ch <= 12 && h <= 1.6 * ch + 2 && w >= 2 * h &&
+            l->clutter == 0 && count_alnum(text) >= 2)
             ok = 1;
         if (!ok) {
             free(text);
@@ -681,7 +695,6 @@ done:
     free(mask);
     free(cs.v);
     free(lines);
-    free(clutter);
     free(chars_of);
     return st;
 }
