@@ -154,7 +154,11 @@ DEID_API int deid_text_phi_match(const deid_text_phi *phi, const char *text);
 
 /* A text engine: the options and a loaded Tesseract instance. Loading costs tens of
  * milliseconds: make one per thread and reuse it. An engine is used by one thread at a time;
- * distinct engines run concurrently. */
+ * distinct engines run concurrently. Speed: Debian's Tesseract runs OpenMP threads inside each
+ * recognition, and their spinning made a 27-frame cine take 111 s instead of 12 s on 2 cores.
+ * Start the process with OMP_THREAD_LIMIT=1 (OpenMP reads it when it is loaded, before main):
+ * deid-ocr and the Python binding do so themselves; a gateway linking libdeid should set it in
+ * its service environment. */
 typedef struct deid_text_engine deid_text_engine;
 
 /* Create an engine with `opts` (NULL for defaults; strings are copied). On success *out owns it

@@ -216,6 +216,11 @@ def _candidates() -> List[str]:
 
 
 def _load() -> ctypes.CDLL:
+    # Tesseract (linked into libdeid) runs OpenMP threads inside every recognition; idle ones
+    # spin, and a text run took 10x the time with them on 2 cores. OpenMP reads its limit
+    # when it is loaded, i.e. with libdeid: set it first unless the user (or a library loaded
+    # earlier) already did.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     errors = []
     for path in _candidates():
         if os.sep in path and not os.path.exists(path):
