@@ -512,3 +512,28 @@ int cli_run(const cli *c)
     deid_profile_free(profile);
     return rc;
 }
+
+int cli_real(const cli *c, const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !(v >= lo && v <= hi)) {
+        cli_error(c, "--%s: expected a number from %g to %g, got '%s'", opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_choice(const cli *c, const char *opt, const char *s, const char *const *names, int n,
+               int *out)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    cli_error(c, "--%s: unknown value '%s'", opt, s);
+    return -1;
+}

@@ -56,6 +56,15 @@ int cli_run_batch(const cli *c, const deid_profile *profile);
  * the exit status. */
 int cli_run(const cli *c);
 
+/* Parse the argument of --<opt> as a number in [lo, hi] into *out; 0, or -1 after printing
+ * why it is not one (usage error). */
+int cli_real(const cli *c, const char *opt, const char *s, double lo, double hi, double *out);
+
+/* Find the argument of --<opt> among names[0..n) and store its index in *out; 0, or -1 after
+ * printing that the value is unknown. */
+int cli_choice(const cli *c, const char *opt, const char *s, const char *const *names, int n,
+               int *out);
+
 /* "<tool>: <message>" on stderr. */
 void cli_error(const cli *c, const char *fmt, ...)
 #if defined(__GNUC__)

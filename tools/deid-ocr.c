@@ -58,31 +58,6 @@ typedef struct ocr_cli {
     const char *phi_file;
 } ocr_cli;
 
-static int real(const cli *c, const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !(v >= lo && v <= hi)) {
-        cli_error(c, "--%s: expected a number from %g to %g, got '%s'", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int choice(const cli *c, const char *opt, const char *s, const char *const *names,
-                  int n, int *out)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(s, names[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-    cli_error(c, "--%s: unknown value '%s'", opt, s);
-    return -1;
-}
-
 /* "lines,page" -> DEID_TEXT_PASS_* bits. */
 static int passes(const cli *c, const char *s, unsigned *out)
 {
@@ -116,21 +91,21 @@ static int on_extra(void *user, size_t index, const char *arg)
     static const char *const fill[] = {"solid", "inpaint"};
     double v;
     switch (index) {
-    case X_REDACT: return choice(u->c, "redact", arg, redact, 3, &o->redact);
-    case X_REGION: return choice(u->c, "region", arg, region, 2, &o->area);
+    case X_REDACT: return cli_choice(u->c, "redact", arg, redact, 3, &o->redact);
+    case X_REGION: return cli_choice(u->c, "region", arg, region, 2, &o->area);
     case X_MARGIN:
-        if (real(u->c, "margin", arg, 1, 1e6, &v) != 0)
+        if (cli_real(u->c, "margin", arg, 1, 1e6, &v) != 0)
             return -1;
         o->margin = (unsigned)v;
         return 0;
-    case X_FILL: return choice(u->c, "fill", arg, fill, 2, &o->fill);
+    case X_FILL: return cli_choice(u->c, "fill", arg, fill, 2, &o->fill);
     case X_PASSES: return passes(u->c, arg, &o->passes);
-    case X_MIN_CONFIDENCE: return real(u->c, "min-confidence", arg, 0, 100, &o->min_confidence);
+    case X_MIN_CONFIDENCE: return cli_real(u->c, "min-confidence", arg, 0, 100, &o->min_confidence);
     case X_NO_RESIDUAL_CHECK: o->residual_check = 0; return 0;
     case X_REPORT_TEXT: o->report_text = 1; return 0;
     case X_PHI_FILE: u->phi_file = arg; return 0;
     case X_QUALITY:
-        if (real(u->c, "quality", arg, 1, 100, &v) != 0)
+        if (cli_real(u->c, "quality", arg, 1, 100, &v) != 0)
             return -1;
         o->jpeg_quality = (int)v;
         return 0;

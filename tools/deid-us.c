@@ -47,31 +47,6 @@ typedef struct us_cli {
     deid_us_options us;
 } us_cli;
 
-static int real(const cli *c, const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !(v >= lo && v <= hi)) {
-        cli_error(c, "--%s: expected a number from %g to %g, got '%s'", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int choice(const cli *c, const char *opt, const char *s, const char *const *names,
-                  int n, int *out)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(s, names[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-    cli_error(c, "--%s: unknown value '%s'", opt, s);
-    return -1;
-}
-
 static int on_extra(void *user, size_t index, const char *arg)
 {
     us_cli *u = user;
@@ -83,19 +58,19 @@ static int on_extra(void *user, size_t index, const char *arg)
     int i;
     switch (index) {
     case X_MODEL_PATH: o->model_path = arg; return 0;
-    case X_DETECTOR: return choice(u->c, "detector", arg, detectors, 3, &o->detector);
+    case X_DETECTOR: return cli_choice(u->c, "detector", arg, detectors, 3, &o->detector);
     case X_DEVICE:
-        if (strncmp(arg, "cuda:", 5) != 0 && choice(u->c, "device", arg, devices, 3, &i) != 0)
+        if (strncmp(arg, "cuda:", 5) != 0 && cli_choice(u->c, "device", arg, devices, 3, &i) != 0)
             return -1;
         o->device = arg;
         return 0;
     case X_OVERVIEW_DIR: o->overview_dir = arg; return 0;
-    case X_FALLBACK: return choice(u->c, "fallback", arg, fallbacks, 3, &o->fallback);
+    case X_FALLBACK: return cli_choice(u->c, "fallback", arg, fallbacks, 3, &o->fallback);
     case X_MIN_CONFIDENCE:
-        return real(u->c, "min-confidence", arg, 0, 1, &o->min_confidence);
-    case X_EROSION: return real(u->c, "erosion", arg, 0, 1000, &o->erosion_px);
+        return cli_real(u->c, "min-confidence", arg, 0, 1, &o->min_confidence);
+    case X_EROSION: return cli_real(u->c, "erosion", arg, 0, 1000, &o->erosion_px);
     case X_QUALITY:
-        if (real(u->c, "quality", arg, 1, 100, &v) != 0)
+        if (cli_real(u->c, "quality", arg, 1, 100, &v) != 0)
             return -1;
         o->encode.quality = (int)v;
         return 0;
