@@ -196,7 +196,10 @@ typedef struct deid_text_region {
                               6+-character word with 4+ digits, matching or not: OCR misreads
                               digits), "labelled as PHI" (PHI mode: a field label - DOB,
                               Name, ID, MRN, Acc... - with a value after it, however misread),
-                              "may identify" (PHI mode: times and shorter numbers,
+                              "beside PHI" (PHI mode: on the same row as a PHI match; a
+                              PHI match's own box is also widened by one text height on each
+                              side, where a label or a misread end sits), "may identify"
+                              (PHI mode: times and shorter numbers,
                               left for review), "report only", "outside the border band",
                               "no PHI match", "overlay plane removed",
                               "redacted in another frame" */

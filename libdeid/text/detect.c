@@ -1036,6 +1036,42 @@ static void decide(const deid_text_engine *e, const deid_text_frame *f,
     }
 }
 
+/* PHI mode: what OCR split or lost around a PHI match is part of it. A region on the same row
+ * as a redacted PHI region, at most three heights away, is redacted with it ("RASI" beside
+ * "[THEODORA"), and a PHI box is widened by one character height on each side, where the
+ * label ("ID:", "MRN:") or a misread end of the value usually sits. */
+static void around_phi(const deid_text_frame *f, const cands *c, deid_text_region *rs)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (rs[i].decision != DEID_TEXT_REDACTED || !rs[i].phi)
+            continue;
+        const cand *a = &c->v[i];
+        int ha = a->y1 - a->y0;
+        for (size_t j = 0; j < c->n; j++) {
+            if (rs[j].decision == DEID_TEXT_REDACTED || rs[j].reason == NULL)
+                continue;
+            if (!strcmp(rs[j].reason, "outside the border band"))
+                continue;
+            const cand *b = &c->v[j];
+            int hb = b->y1 - b->y0, hmin = ha < hb ? ha : hb, hmax = ha > hb ? ha : hb;
+            int ov = (a->y1 < b->y1 ? a->y1 : b->y1) - (a->y0 > b->y0 ? a->y0 : b->y0);
+            int gap = a->x0 > b->x1 ? a->x0 - b->x1 : b->x0 - a->x1;
+            if (ov < 0.5 * hmin || gap > 3 * hmax)
+                continue;
+            rs[j].decision = DEID_TEXT_REDACTED;
+            rs[j].reason = "beside PHI";
+        }
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        if (rs[i].decision != DEID_TEXT_REDACTED || !rs[i].phi)
+            continue;
+        size_t grow = rs[i].h, x0 = rs[i].x > grow ? rs[i].x - grow : 0;
+        size_t x1 = rs[i].x + rs[i].w + grow < f->cols ? rs[i].x + rs[i].w + grow : f->cols;
+        rs[i].x = x0;
+        rs[i].w = x1 - x0;
+    }
+}
+
 deid_status deid__text_detect_frame(deid_text_engine *e, const deid_text_frame *f,
                                     const deid_text_phi *phi, deid_text_result *res)
 {
@@ -1054,21 +1090,27 @@ deid_status deid__text_detect_frame(deid_text_engine *e, const deid_text_frame *
     (void)n_lines;
     if (st == DEID_OK)
         st = merge(&c);
+    deid_text_region *rs = c.n ? deid__calloc(c.n, sizeof *rs) : NULL;
+    if (c.n && !rs)
+        st = DEID_ERR_NOMEM;
     for (size_t i = 0; i < c.n && st == DEID_OK; i++) {
-        deid_text_region r;
-        memset(&r, 0, sizeof r);
-        r.frame = f->frame;
-        r.source = f->source;
-        r.x = (size_t)c.v[i].x0;
-        r.y = (size_t)c.v[i].y0;
-        r.w = (size_t)(c.v[i].x1 - c.v[i].x0);
-        r.h = (size_t)(c.v[i].y1 - c.v[i].y0);
-        r.confidence = c.v[i].conf;
-        r.passes = c.v[i].passes;
-        r.text = c.v[i].text ? c.v[i].text : "";
-        decide(e, f, phi, &c.v[i], &r);
-        st = deid__text_result_push(res, &r);
+        deid_text_region *r = &rs[i];
+        r->frame = f->frame;
+        r->source = f->source;
+        r->x = (size_t)c.v[i].x0;
+        r->y = (size_t)c.v[i].y0;
+        r->w = (size_t)(c.v[i].x1 - c.v[i].x0);
+        r->h = (size_t)(c.v[i].y1 - c.v[i].y0);
+        r->confidence = c.v[i].conf;
+        r->passes = c.v[i].passes;
+        r->text = c.v[i].text ? c.v[i].text : "";
+        decide(e, f, phi, &c.v[i], r);
     }
+    if (st == DEID_OK && e->opts.redact == DEID_TEXT_REDACT_PHI)
+        around_phi(f, &c, rs);
+    for (size_t i = 0; i < c.n && st == DEID_OK; i++)
+        st = deid__text_result_push(res, &rs[i]);
+    free(rs);
     cands_clear(&c);
     if (st != DEID_OK)
         return st;
