@@ -33,6 +33,11 @@ const char *check_shared(const char *relative);
 struct deid_dataset;
 struct deid_dataset *check_load_shared(const char *relative);
 
+/* A fresh directory $TMPDIR/<name>_XXXXXX (/tmp without TMPDIR), removed with everything in it
+ * when the test exits; the same one on later calls. NULL (after perror) when it cannot be made.
+ * Returns a static buffer. */
+const char *check_tmpdir(const char *name);
+
 /* Exit status for main: 0 when no CHECK failed. */
 int check_done(const char *name);
 #endif

@@ -17,7 +17,7 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static char tmpdir[2048];
+static const char *tmpdir; /* check_tmpdir */
 
 static const char *tmp_path(const char *name)
 {
@@ -681,22 +681,10 @@ static void test_overview(void)
     }
 }
 
-static void cleanup(void)
-{
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "note: could not remove %s\n", tmpdir);
-}
-
 int main(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/deid_pixel_XXXXXX", base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!(tmpdir = check_tmpdir("deid_pixel")))
         return 1;
-    }
     test_layout_agrees_with_decoder();
     test_mask();
     test_palette("us/dbdicom_UltrasoundPaletteColor_0020.dcm", 11);
@@ -707,6 +695,5 @@ int main(void)
     test_jpeg_options();
     test_refusals_leave_dataset();
     test_overview();
-    cleanup();
     return check_done("test_pixel");
 }

@@ -15,7 +15,7 @@
 #include "deid_config.h"
 #include "pixel/pixel_int.h"
 
-static char tmpdir[2048];
+static const char *tmpdir; /* check_tmpdir */
 
 static const char *tmp_path(const char *name)
 {
@@ -357,35 +357,10 @@ static void test_unwritable(void)
     deid_image_free(img);
 }
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    char p[4200];
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-            chmod(p, 0755);
-            remove_tree(p);
-        } else {
-            unlink(p);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/deid_test_raster_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!(tmpdir = check_tmpdir("deid_test_raster")))
         return 1;
-    }
 #if !DEID_HAVE_LEPTONICA || !DEID_HAVE_LIBPNG
     /* A build without them: those formats fail with a message saying why; JPEG still works. */
     deid_image *img = make_image(8, 8, 1, 8, "MONOCHROME2");
@@ -394,7 +369,6 @@ int main(void)
     CHECK(DEID_HAVE_LEPTONICA || strstr(deid_last_error(), "without leptonica"));
     CHECK_OK(deid_image_write_raster(img, 0, tmp_path("x.jpg"), DEID_RASTER_JPEG, 0));
     deid_image_free(img);
-    remove_tree(tmpdir);
     printf("test_raster: built without leptonica or libpng, round trips skipped\n");
     return check_done("test_raster");
 #endif
@@ -422,6 +396,5 @@ int main(void)
     CHECK(n == 0);
     free(printed);
     unlink(errlog);
-    remove_tree(tmpdir);
     return check_done("test_raster");
 }

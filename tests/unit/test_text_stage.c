@@ -16,7 +16,7 @@
 #include "pixel/pixel_int.h"
 #include "text/text_int.h"
 
-static char tmpdir[2048];
+static const char *tmpdir; /* check_tmpdir */
 
 static const char *tmp_path(const char *name)
 {
@@ -749,22 +749,10 @@ static void test_raster_files(void)
     deid_text_engine_free(e);
 }
 
-static void cleanup(void)
-{
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "note: could not remove %s\n", tmpdir);
-}
-
 int main(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/deid_text_stage_XXXXXX", base ? base : "/tmp");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!(tmpdir = check_tmpdir("deid_text_stage")))
         return 1;
-    }
     test_result_json();
     test_fill_solid();
     test_fill_inpaint();
@@ -779,6 +767,5 @@ int main(void)
     } else {
         printf("note: built without Tesseract, skipping the detection cases\n");
     }
-    cleanup();
     return check_done("test_text_stage");
 }
