@@ -263,6 +263,29 @@ static deid_status thresholds(const uint8_t *resp, size_t rows, size_t cols, uin
     return DEID_OK;
 }
 
+/* The words Tesseract read, joined by spaces into *text (malloc'ed, "" when none), and their
+ * confidence weighted by length into *conf. */
+static deid_status join_words(const deid_ocr_words *words, char **text, double *conf)
+{
+    deid_buf b = {0};
+    double cs = 0, cn = 0;
+    for (size_t i = 0; i < words->n; i++) {
+        if ((b.len && deid__buf_append(&b, " ", 1)) ||
+            deid__buf_append(&b, words->v[i].text, strlen(words->v[i].text))) {
+            deid__buf_free(&b);
+            return DEID_ERR_NOMEM;
+        }
+        double n = (double)strlen(words->v[i].text);
+        cs += words->v[i].conf * n;
+        cn += n;
+    }
+    *text = b.data ? b.data : deid__strdup("");
+    if (!*text)
+        return DEID_ERR_NOMEM;
+    *conf = cn > 0 ? cs / cn : 0;
+    return DEID_OK;
+}
+
 /* Read a line: crop its response with a margin, scale to OCR_TARGET_H, dark on white. */
 static deid_status read_line(deid_text_engine *e, const uint8_t *resp, size_t rows, size_t cols,
                              const line *ln, double char_h, double strength, double target,
@@ -328,25 +351,9 @@ static deid_status read_line(deid_text_engine *e, const uint8_t *resp, size_t ro
         deid__ocr_words_clear(&words);
         return st;
     }
-    deid_buf b = {0};
-    double cs = 0, cn = 0;
-    for (size_t i = 0; i < words.n; i++) {
-        if ((b.len && deid__buf_append(&b, " ", 1)) ||
-            deid__buf_append(&b, words.v[i].text, strlen(words.v[i].text))) {
-            deid__buf_free(&b);
-            deid__ocr_words_clear(&words);
-            return DEID_ERR_NOMEM;
-        }
-        double n = (double)strlen(words.v[i].text);
-        cs += words.v[i].conf * n;
-        cn += n;
-    }
+    st = join_words(&words, text, conf);
     deid__ocr_words_clear(&words);
-    *text = b.data ? b.data : deid__strdup("");
-    if (!*text)
-        return DEID_ERR_NOMEM;
-    *conf = cn > 0 ? cs / cn : 0;
-    return DEID_OK;
+    return st;
 }
 
 static double at_least(double a, double b)
@@ -1161,24 +1168,8 @@ deid_status deid__text_read_box(deid_text_engine *e, const deid_text_frame *f, s
     deid_ocr_words words = {0};
     deid_status st = deid__ocr_words(e->tess, img, W, H, W, DEID_OCR_PSM_SINGLE_BLOCK, &words);
     free(img);
-    deid_buf b = {0};
-    double cs = 0, cn = 0;
-    for (size_t i = 0; i < words.n && st == DEID_OK; i++) {
-        if ((b.len && deid__buf_append(&b, " ", 1)) ||
-            deid__buf_append(&b, words.v[i].text, strlen(words.v[i].text)))
-            st = DEID_ERR_NOMEM;
-        double n = (double)strlen(words.v[i].text);
-        cs += words.v[i].conf * n;
-        cn += n;
-    }
+    if (st == DEID_OK)
+        st = join_words(&words, text, confidence);
     deid__ocr_words_clear(&words);
-    if (st != DEID_OK) {
-        deid__buf_free(&b);
-        return st;
-    }
-    *text = b.data ? b.data : deid__strdup("");
-    if (!*text)
-        return DEID_ERR_NOMEM;
-    *confidence = cn > 0 ? cs / cn : 0;
-    return DEID_OK;
+    return st;
 }
