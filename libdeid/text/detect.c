@@ -394,53 +394,42 @@ static int accept_line(const deid_text_engine *e, const char *text, double conf,
  * horizontal and vertical runs of RULE_LEN or more pixels at most 3 pixels thick. Text
  * touching such a line would otherwise become one huge component and be dropped. */
 #define RULE_LEN 40
+/* Clear the thin runs along `nlines` lines of `len` pixels each: pixel i of line l is
+ * mask[l * line_step + i * step]. A run is thin when the lines two before and two after are
+ * mostly clear along it. */
+static void clear_runs(uint8_t *mask, size_t nlines, size_t len, size_t line_step, size_t step)
+{
+    for (size_t l = 0; l < nlines; l++) {
+        uint8_t *m = mask + l * line_step;
+        size_t i = 0;
+        while (i < len) {
+            if (!m[i * step]) {
+                i++;
+                continue;
+            }
+            size_t i0 = i;
+            while (i < len && m[i * step])
+                i++;
+            if (i - i0 < RULE_LEN)
+                continue;
+            const uint8_t *prev = l >= 2 ? m - 2 * line_step : NULL;
+            const uint8_t *next = l + 2 < nlines ? m + 2 * line_step : NULL;
+            size_t before = 0, after = 0;
+            for (size_t k = i0; k < i; k++) {
+                before += prev && prev[k * step] ? 1 : 0;
+                after += next && next[k * step] ? 1 : 0;
+            }
+            if (before * 3 < i - i0 || after * 3 < i - i0)
+                for (size_t k = i0; k < i; k++)
+                    m[k * step] = 0;
+        }
+    }
+}
+
 static void remove_rules(uint8_t *mask, size_t rows, size_t cols)
 {
-    for (size_t y = 0; y < rows; y++) {
-        size_t x = 0;
-        while (x < cols) {
-            if (!mask[y * cols + x]) {
-                x++;
-                continue;
-            }
-            size_t x0 = x;
-            while (x < cols && mask[y * cols + x])
-                x++;
-            if (x - x0 < RULE_LEN)
-                continue;
-            /* thin: the row 2 above and 2 below are mostly clear along the run */
-            size_t above = 0, below = 0;
-            for (size_t i = x0; i < x; i++) {
-                above += y >= 2 && mask[(y - 2) * cols + i] ? 1 : 0;
-                below += y + 2 < rows && mask[(y + 2) * cols + i] ? 1 : 0;
-            }
-            if (above * 3 < x - x0 || below * 3 < x - x0)
-                for (size_t i = x0; i < x; i++)
-                    mask[y * cols + i] = 0;
-        }
-    }
-    for (size_t x = 0; x < cols; x++) {
-        size_t y = 0;
-        while (y < rows) {
-            if (!mask[y * cols + x]) {
-                y++;
-                continue;
-            }
-            size_t y0 = y;
-            while (y < rows && mask[y * cols + x])
-                y++;
-            if (y - y0 < RULE_LEN)
-                continue;
-            size_t left = 0, right = 0;
-            for (size_t i = y0; i < y; i++) {
-                left += x >= 2 && mask[i * cols + x - 2] ? 1 : 0;
-                right += x + 2 < cols && mask[i * cols + x + 2] ? 1 : 0;
-            }
-            if (left * 3 < y - y0 || right * 3 < y - y0)
-                for (size_t i = y0; i < y; i++)
-                    mask[i * cols + x] = 0;
-        }
-    }
+    clear_runs(mask, rows, cols, cols, 1); /* horizontal runs, row by row */
+    clear_runs(mask, cols, rows, 1, cols); /* vertical runs, column by column */
 }
 
 /* The components were cut at the detection threshold; the anti-aliased rim of the glyphs is
