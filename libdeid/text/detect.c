@@ -37,7 +37,7 @@ typedef struct cand {
     double conf;
     unsigned passes;
     char *text;            /* best reading */
-    char *text2;           /* the other pass's reading when merged, or NULL */
+    char *text2;           /* other readings (the other pass, the line re-read), or NULL */
     int chars;             /* components in the line (LINES) */
     double score;          /* response strength, for ordering */
 } cand;
@@ -513,9 +513,74 @@ static void absorb_neighbours(const comps *cs, line *l, double ch)
     }
 }
 
+static int labelled(const char *text);
+
+/* Does a reading name this file's PHI, or start with a PHI label and a value? */
+static int names_phi(const deid_text_phi *phi, const char *text)
+{
+    return (phi && deid_text_phi_match(phi, text)) || labelled(text);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int p = *(const int *)a, q = *(const int *)b;
+    return (p > q) - (p < q);
+}
+
+/* The row band most of a line's characters share, and the letters on it. Chaining follows
+ * anything of character size, so a line crossing a skull ring or a ruler picks up pieces of
+ * it above and below, and the letters touching it are lost into one big component: the box
+ * is then too tall for Tesseract to read. The band is the median top and bottom of the
+ * line's components; the refitted line spans the components inside it (ascenders and
+ * descenders included), one band height further left and right (where the lost letters
+ * are). Returns 0 when there is nothing to refit (the box is not much taller). */
+static int refit_band(comps *cs, const line *l, size_t cols, line *out)
+{
+    int *ys = deid__malloc(2 * (size_t)l->chars * sizeof *ys);
+    if (!ys)
+        return 0;
+    int n = 0;
+    for (size_t i = 0; i < cs->n && n < l->chars; i++)
+        if (find(cs->v, (int)i) == l->root) {
+            ys[n] = cs->v[i].y0;
+            ys[l->chars + n] = cs->v[i].y1;
+            n++;
+        }
+    qsort(ys, (size_t)n, sizeof *ys, cmp_int);
+    qsort(ys + l->chars, (size_t)n, sizeof *ys, cmp_int);
+    int y0 = ys[n / 2], y1 = ys[l->chars + n / 2];
+    free(ys);
+    int bh = y1 - y0;
+    if (bh < MIN_CHAR_H || (l->y1 - l->y0) < 1.4 * bh)
+        return 0;
+    *out = *l;
+    out->chars = 0;
+    out->hsum = 0;
+    out->x0 = l->x1, out->x1 = l->x0, out->y0 = l->y1, out->y1 = l->y0;
+    for (size_t i = 0; i < cs->n; i++) {
+        const comp *p = &cs->v[i];
+        int h = p->y1 - p->y0;
+        int ov = (p->y1 < y1 ? p->y1 : y1) - (p->y0 > y0 ? p->y0 : y0);
+        if (find(cs->v, (int)i) != l->root || ov < 0.6 * h || h > 1.5 * bh + 1)
+            continue;
+        /* ascenders and descenders reach past the band: the box takes them in */
+        out->x0 = p->x0 < out->x0 ? p->x0 : out->x0;
+        out->x1 = p->x1 > out->x1 ? p->x1 : out->x1;
+        out->y0 = p->y0 < out->y0 ? p->y0 : out->y0;
+        out->y1 = p->y1 > out->y1 ? p->y1 : out->y1;
+        out->chars++;
+        out->hsum += h;
+    }
+    if (out->chars < 2 || (l->y1 - l->y0) < 1.25 * (out->y1 - out->y0))
+        return 0;
+    out->x0 = out->x0 > bh ? out->x0 - bh : 0;
+    out->x1 = out->x1 + bh < (int)cols ? out->x1 + bh : (int)cols;
+    return 1;
+}
+
 /* Candidate lines of one polarity's response. */
 static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t rows, size_t cols,
-                            cands *out, size_t *found)
+                            const deid_text_phi *phi, cands *out, size_t *found)
 {
     size_t n = rows * cols;
     const size_t B = 32;
@@ -672,16 +737,50 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
         if (!ok && l->chars >= 4 && ch <= 12 && h <= 1.6 * ch + 2 && w >= 2 * h &&
             l->clutter == 0 && count_alnum(text) >= 2)
             ok = 1;
+        /* A line whose box is taller than its letters' band is read again on the band. When
+         * that reading is text, the band is the line's box (the rest was what the chaining
+         * picked up around it) and the better reading comes first, the other second. */
+        int ev = names_phi(phi, text);
+        char *other = NULL;
+        line fit;
+        if (l->chars >= 3 && refit_band(&cs, l, cols, &fit)) {
+            char *t2 = NULL;
+            double c2 = 0, ch2 = (double)fit.hsum / fit.chars;
+            if ((st = read_line(e, resp, rows, cols, &fit, ch2, strength, OCR_TARGET_H, &t2,
+                                &c2)) != DEID_OK) {
+                free(text);
+                goto done;
+            }
+            int ok2 = accept_line(e, t2, c2, fit.chars, l->clutter), ev2 = names_phi(phi, t2);
+            if (ok2 || ev2) {
+                if (ev2 > ev || (ev2 == ev && (c2 > conf || !ok))) {
+                    other = text;
+                    text = t2, conf = c2;
+                } else {
+                    other = t2;
+                }
+                ok = 1, ev |= ev2, ch = ch2;
+                *l = fit;
+            } else {
+                free(t2);
+            }
+        }
+        /* Tesseract is unsure of what it read, but what it read is this file's patient (or a
+         * PHI label and its value): chance blobs do not spell a patient's name */
+        if (!ok && ev && l->chars >= 3)
+            ok = 1;
         if (!ok) {
             free(text);
+            free(other);
             continue;
         }
         absorb_neighbours(&cs, l, ch);
         grow_to_ink(resp, rows, cols, l, strength);
-        cand c = {l->x0, l->y0, l->x1, l->y1, conf, DEID_TEXT_PASS_LINES, text, NULL, l->chars,
+        cand c = {l->x0, l->y0, l->x1, l->y1, conf, DEID_TEXT_PASS_LINES, text, other, l->chars,
                   l->sum};
         if ((st = cands_push(out, &c)) != DEID_OK) {
             free(text);
+            free(other);
             goto done;
         }
     }
@@ -695,8 +794,9 @@ done:
     return st;
 }
 
-static deid_status lines_pass(deid_text_engine *e, const deid_text_frame *f, cands *out,
-                              size_t *found, double *t_detect)
+static deid_status lines_pass(deid_text_engine *e, const deid_text_frame *f,
+                              const deid_text_phi *phi, cands *out, size_t *found,
+                              double *t_detect)
 {
     size_t n = f->rows * f->cols;
     uint8_t *resp = deid__malloc(n ? n : 1);
@@ -711,7 +811,7 @@ static deid_status lines_pass(deid_text_engine *e, const deid_text_frame *f, can
         st = deid__text_tophat(src, resp, f->rows, f->cols, TOPHAT_K, pol == 1);
         *t_detect += deid__now() - t0;
         if (st == DEID_OK)
-            st = lines_of(e, resp, f->rows, f->cols, out, found);
+            st = lines_of(e, resp, f->rows, f->cols, phi, out, found);
     }
     free(resp);
     return st;
@@ -821,12 +921,18 @@ static deid_status absorb(cand *a, cand *b)
         b->text = t;
         a->conf = b->conf;
     }
-    if (!a->text2) {
-        a->text2 = b->text;
-        b->text = NULL;
-    } else if (b->text && *b->text) {
+    /* every other reading (b's own second chances included) goes into text2 */
+    for (int k = 0; k < 2; k++) {
+        char **t = k ? &b->text2 : &b->text;
+        if (!*t || !**t)
+            continue;
+        if (!a->text2) {
+            a->text2 = *t;
+            *t = NULL;
+            continue;
+        }
         deid_buf buf = {0};
-        if (deid__buf_printf(&buf, "%s %s", a->text2, b->text)) {
+        if (deid__buf_printf(&buf, "%s %s", a->text2, *t)) {
             deid__buf_free(&buf);
             return DEID_ERR_NOMEM;
         }
@@ -956,10 +1062,10 @@ static int has_id(const char *text)
     }
 }
 
-/* Does the text start a labelled PHI field ("DOB 963,", "Name: [Nam", "PID mroig", "Born 19")
- * with something after the label? OCR may have mangled the value beyond matching, but the
- * label says what it was. */
-static int labelled(const char *text)
+/* Length of the PHI label word the text starts with ("DOB", "Name:", "[Nam" cut short by OCR
+ * when `prefix` allows a start of 3 or more letters of one), after any leading punctuation;
+ * 0 when the first word is no label. */
+static size_t label_word(const char *text, int prefix)
 {
     static const char *const labels[] = {"DOB",   "BORN",  "BIRTH", "DATE", "NAME", "PATIENT",
                                          "MRN",   "ID",    "PID",   "ACC",  "ACCESSION",
@@ -972,14 +1078,24 @@ static int labelled(const char *text)
     while (isalpha((unsigned char)*p) && n + 1 < sizeof word)
         word[n++] = (char)toupper((unsigned char)*p++);
     word[n] = '\0';
-    if (isalpha((unsigned char)*p))
+    if (!n || isalpha((unsigned char)*p))
         return 0;
-    int is_label = 0;
-    for (size_t i = 0; i < sizeof labels / sizeof labels[0] && !is_label; i++)
-        is_label = strcmp(word, labels[i]) == 0;
-    if (!is_label)
+    for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
+        if (!strcmp(word, labels[i]) ||
+            (prefix && n >= 3 && !strncmp(word, labels[i], n)))
+            return (size_t)(p - text);
+    return 0;
+}
+
+/* Does the text start a labelled PHI field ("DOB 963,", "Name: [Nam", "PID mroig", "Born 19")
+ * with something after the label? OCR may have mangled the value beyond matching, but the
+ * label says what it was. */
+static int labelled(const char *text)
+{
+    size_t n = label_word(text, 0);
+    if (!n)
         return 0;
-    for (; *p; p++)
+    for (const char *p = text + n; *p; p++)
         if (isalnum((unsigned char)*p))
             return 1;
     return 0;
@@ -1032,10 +1148,15 @@ static void decide(const deid_text_engine *e, const deid_text_frame *f,
     }
 }
 
-/* PHI mode: what OCR split or lost around a PHI match is part of it. A region on the same row
- * as a redacted PHI region, at most three heights away, is redacted with it ("RASI" beside
- * "[THEODORA"), and a PHI box is widened by one character height on each side, where the
- * label ("ID:", "MRN:") or a misread end of the value usually sits. */
+/* PHI mode: what OCR split or lost around a PHI match is part of it.
+ * - A region on the same row as a redacted PHI region, at most three heights away, is
+ *   redacted with it ("RASI" beside "[THEODORA").
+ * - A label alone ("Name:", "[Nam", "DOB") on the same row to the left of a PHI region, at
+ *   most 20 heights away (a long name), is redacted, and so is everything between the two: the start of
+ *   the value OCR did not read ("[Nam" ... "SMOND" of "Name: THORNBURY^DESMOND").
+ * - A PHI box is widened by two character heights on each side, where a label ("ID:",
+ *   "MRN:") or a misread end of the value usually sits; a box redacted for its label
+ *   ("DOB 963,") by four on the right, where the value OCR mangled goes on. */
 static void around_phi(const deid_text_frame *f, const cands *c, deid_text_region *rs)
 {
     for (size_t i = 0; i < c->n; i++) {
@@ -1052,16 +1173,27 @@ static void around_phi(const deid_text_frame *f, const cands *c, deid_text_regio
             int hb = b->y1 - b->y0, hmin = ha < hb ? ha : hb, hmax = ha > hb ? ha : hb;
             int ov = (a->y1 < b->y1 ? a->y1 : b->y1) - (a->y0 > b->y0 ? a->y0 : b->y0);
             int gap = a->x0 > b->x1 ? a->x0 - b->x1 : b->x0 - a->x1;
-            if (ov < 0.5 * hmin || gap > 3 * hmax)
+            if (ov < 0.5 * hmin)
                 continue;
-            rs[j].decision = DEID_TEXT_REDACTED;
-            rs[j].reason = "beside PHI";
+            if (gap <= 3 * hmax) {
+                rs[j].decision = DEID_TEXT_REDACTED;
+                rs[j].reason = "beside PHI";
+            } else if (b->x1 <= a->x0 && gap <= 20 * hmax &&
+                       (label_word(b->text, 1) || (b->text2 && label_word(b->text2, 1)))) {
+                rs[j].decision = DEID_TEXT_REDACTED;
+                rs[j].reason = "PHI label";
+                size_t end = rs[i].x + rs[i].w;
+                rs[i].x = (size_t)b->x1;
+                rs[i].w = end - rs[i].x;
+            }
         }
     }
     for (size_t i = 0; i < c->n; i++) {
         if (rs[i].decision != DEID_TEXT_REDACTED || !rs[i].phi)
             continue;
-        size_t grow = rs[i].h, x0 = rs[i].x > grow ? rs[i].x - grow : 0;
+        size_t grow = 2 * rs[i].h, x0 = rs[i].x > grow ? rs[i].x - grow : 0;
+        if (!strcmp(rs[i].reason, "labelled as PHI"))
+            grow *= 2;
         size_t x1 = rs[i].x + rs[i].w + grow < f->cols ? rs[i].x + rs[i].w + grow : f->cols;
         rs[i].x = x0;
         rs[i].w = x1 - x0;
@@ -1078,7 +1210,7 @@ deid_status deid__text_detect_frame(deid_text_engine *e, const deid_text_frame *
     double t_detect = 0, t_prep = 0, t0 = deid__now();
     size_t found_lines = 0, found_page = 0;
     if (e->opts.passes & DEID_TEXT_PASS_LINES)
-        st = lines_pass(e, f, &c, &found_lines, &t_detect);
+        st = lines_pass(e, f, phi, &c, &found_lines, &t_detect);
     size_t n_lines = c.n;
     if (st == DEID_OK && (e->opts.passes & DEID_TEXT_PASS_PAGE))
         st = page_pass(e, f, &c, &found_page, &t_prep);

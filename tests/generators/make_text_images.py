@@ -26,7 +26,8 @@ Layout of --out:
                       ink (alpha >= 20%), text, kind (name|id|date|other|annotation), is_phi,
                       source ("pixels" | "overlay 6000"), font, size (px), contrast (grey levels
                       between the text and the median background under it), inverted, colour
-                      (null or name), zone}]
+                      (null or name), zone, and for a labelled PHI field ("DOB: 1984...")
+                      value_box: the ink box of the value after the label}]
   phi.txt             the raster patient's terms (name:, id:, date: lines)
   manifest.json       options and the list of truth files
 The output is a pure function of the options and --seed; image i is the same whatever --count is.
@@ -247,6 +248,31 @@ def render(text, font_path, size):
     return cut, (int(bx0 - cx0), int(by0 - cy0), int(bx1 - bx0), int(by1 - by0))
 
 
+LABELS = ("Name: ", "Patient: ", "MRN: ", "PID ", "ID: ", "ID ", "DOB: ", "DOB ", "Born ",
+          "Study: ", "Date: ", "Acc: ", "ACC# ")
+
+
+def value_ink(text, font_path, size):
+    """Ink box (x, y, w, h), relative to render()'s ink box, of what follows a PHI label
+    ("DOB: ", "MRN: "...) in `text`: the identifying value itself. None without a label."""
+    prefix = next((lb for lb in LABELS if text.startswith(lb) and len(text) > len(lb)), None)
+    if prefix is None:
+        return None
+    font = ImageFont.truetype(os.path.join(FONT_ROOT, font_path), size)
+    x0, y0, x1, y1 = font.getbbox(text)
+    pad = 4
+    im = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), 0)
+    ImageDraw.Draw(im).text((pad - x0, pad - y0), text, font=font, fill=255)
+    a = np.asarray(im)
+    ys, xs = np.nonzero(a >= INK)
+    start = int(pad - x0 + font.getlength(prefix))
+    vys, vxs = np.nonzero(a[:, start:] >= INK)
+    if len(vxs) == 0:
+        return None
+    return (int(vxs.min() + start - xs.min()), int(vys.min() - ys.min()),
+            int(vxs.max() - vxs.min() + 1), int(vys.max() - vys.min() + 1))
+
+
 def overlaps(box, taken, gap=GAP):
     x, y, w, h = box
     for (a, b, c, d) in taken:
@@ -391,6 +417,9 @@ def draw_items(r, img, items, font_list, colour_ok, taken_from=None, binary=Fals
                       "font": os.path.basename(font), "size": size,
                       "contrast": round(abs(level - bgmed), 1), "contrast_band": band,
                       "inverted": inverted, "label": label, "colour": colour, "zone": zone})
+        v = value_ink(text, font, size) if kind in ("name", "id", "date") else None
+        if v:                                     # the value after "DOB: ", "MRN: "...
+            truth[-1]["value_box"] = [int(x + v[0]), int(y + v[1]), v[2], v[3]]
     return truth, pl.taken
 
 

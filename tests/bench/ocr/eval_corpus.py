@@ -8,7 +8,10 @@ phi.txt given as --phi-file), reads every <name>_text.json and prints:
   - text-region recall: a true box counts as found when >= 90% of its area lies inside the
     union of the boxes decided "redacted", each padded by the engine's pad (1 px); on a
     multi-frame image, on every frame;
-  - PHI-string recall in phi mode (names, IDs, dates), and the share of annotations redacted
+  - PHI-string recall in phi mode (names, IDs, dates): a PHI string counts as redacted when
+    >= 90% of its value's ink box is redacted (the value after a label: "08/07/1988" of
+    "DOB: 08/07/1988"; the label itself identifies no one); the figure with the label's ink
+    box included (the whole field) is printed too. And the share of annotations redacted
     there (a true annotation box >= 50% inside the redacted union);
   - over-redaction per image: redacted pixels outside the true boxes / pixels outside the true
     boxes (mean, 95th percentile, max, share of images <= 2%); the true boxes are grown by the
@@ -236,6 +239,7 @@ class Score:
 
     def __init__(self, run, truths):
         self.items, self.missing_reports, self.over, self.region_passes = [], [], [], {}
+        self.value = {}   # id(item) -> coverage of a labelled PHI field's value box
         self.over_ink = []
         self.residual_files, self.overlay = 0, {"items": 0, "found": 0, "planes_left": 0,
                                                 "files": 0}
@@ -264,18 +268,24 @@ class Score:
                     self.overlay["found"] += coverage(ov, it["box"]) >= FOUND
                     continue
                 self.items.append((t, it, coverage(m, it["box"])))
+                if "value_box" in it:
+                    self.value[id(it)] = coverage(m, it["value_box"])
             if t["format"] == "overlay":
                 self.overlay["files"] += 1
                 out = run.output_of(t)
                 if out and has_overlay(out):
                     self.overlay["planes_left"] += 1
 
-    def recall(self, pred=lambda t, it: True, need=FOUND):
-        sel = [c for t, it, c in self.items if pred(t, it)]
+    def recall(self, pred=lambda t, it: True, need=FOUND, value=False):
+        """Share of the items `pred` selects found (and how many); value: a labelled PHI
+        field counts by its value's box."""
+        sel = [self.value.get(id(it), c) if value else c for t, it, c in self.items
+               if pred(t, it)]
         return (sum(c >= need for c in sel) / len(sel) if sel else float("nan")), len(sel)
 
-    def misses(self, pred=lambda t, it: True, need=FOUND):
-        return [(t, it, c) for t, it, c in self.items if pred(t, it) and c < need]
+    def misses(self, pred=lambda t, it: True, need=FOUND, value=False):
+        return [(t, it, self.value.get(id(it), c) if value else c) for t, it, c in self.items
+                if pred(t, it) and (self.value.get(id(it), c) if value else c) < need]
 
 
 def has_overlay(path):
@@ -303,12 +313,14 @@ def breakdown(score, title):
         print(f"  {key:<10} " + "; ".join(cells))
 
 
-def print_misses(score, limit, title, pred=lambda t, it: True):
-    miss = score.misses(pred)
+def print_misses(score, limit, title, pred=lambda t, it: True, value=False):
+    miss = score.misses(pred, value=value)
     print(f"\n{title}: {len(miss)}" + (f" (first {limit})" if len(miss) > limit else ""))
     for t, it, c in sorted(miss, key=lambda m: (m[0]["file"], m[1]["box"][1]))[:limit]:
         f = facets(t, it)
-        print(f"  {t['file']:<22} box {it['box']} {it['kind']:<10} {it['size']:2d}px "
+        box = it.get("value_box", it["box"]) if value else it["box"]
+        print(f"  {t['file']:<22} box {box} {it['kind']:<10} "
+              f"{it['size']:2d}px "
               f"contrast {it['contrast']:5.1f} {f['inverted']:<13} {f['colour']:<11} "
               f"{f['font']:<20} {f['zone']:<11} covered {100 * c:3.0f}%  {it['text']!r}")
 
@@ -413,19 +425,23 @@ def main(argv=None):
                 breakdown(s, "recall by (share found, boxes):")
                 print_misses(s, a.misses, "misses (--redact all)")
             if mode == "phi":
-                phi, nphi = s.recall(lambda t, it: it["is_phi"])
+                phi, nphi = s.recall(lambda t, it: it["is_phi"], value=True)
                 ann, nann = s.recall(lambda t, it: it["kind"] == "annotation", ANNOT_HIT)
                 oth, noth = s.recall(lambda t, it: it["kind"] == "other", ANNOT_HIT)
                 figures["phi"].update(phi_recall=phi, phi_items=nphi, annotation_redacted=ann,
                                       annotations=nann, other_redacted=oth)
-                print(f"  PHI-string recall {phi:.4f} ({nphi} names, IDs, dates; target >= 0.98)")
+                field = s.recall(lambda t, it: it["is_phi"])[0]
+                figures["phi"]["phi_field_recall"] = field
+                print(f"  PHI-string recall {phi:.4f} ({nphi} names, IDs, dates; target >= 0.98;"
+                      f" {len(s.value)} of them after a label)")
+                print(f"    whole fields, labels included: {field:.4f}")
                 for kind in ("name", "id", "date"):
-                    r, k = s.recall(lambda t, it: it["kind"] == kind)
+                    r, k = s.recall(lambda t, it: it["kind"] == kind, value=True)
                     print(f"    {kind:<5} {r:.4f} ({k})")
                 print(f"  annotations redacted (false redaction) {pct(ann)} of {nann}; "
                       f"other text (institution, time) redacted {pct(oth)} of {noth}")
                 print_misses(s, a.misses, "PHI misses (--redact phi)",
-                             lambda t, it: it["is_phi"])
+                             lambda t, it: it["is_phi"], value=True)
                 wrong = [(t, it) for t, it, c in s.items
                          if it["kind"] == "annotation" and c >= ANNOT_HIT]
                 if wrong:
