@@ -286,6 +286,33 @@ static deid_status join_words(const deid_ocr_words *words, char **text, double *
     return DEID_OK;
 }
 
+/* In the margin of a line's crop (dark on white, W x H; the line spans rows [ly0, ly1) and
+ * columns [lx0, lx1)), clear the rows and columns that are mostly ink: the edge of a label
+ * box or the image, a ruler. They are not the line's (its box holds all its components), and
+ * Tesseract reads a bar above or below the letters as more letters. */
+static void clear_bars(uint8_t *img, int W, int H, int ly0, int ly1, int lx0, int lx1)
+{
+    for (int y = 0; y < H; y++) {
+        if (y >= ly0 && y < ly1)
+            continue;
+        int ink = 0;
+        for (int x = 0; x < W; x++)
+            ink += img[(size_t)y * (size_t)W + (size_t)x] < 128;
+        if (ink * 5 >= W * 3)
+            memset(img + (size_t)y * (size_t)W, 255, (size_t)W);
+    }
+    for (int x = 0; x < W; x++) {
+        if (x >= lx0 && x < lx1)
+            continue;
+        int ink = 0;
+        for (int y = 0; y < H; y++)
+            ink += img[(size_t)y * (size_t)W + (size_t)x] < 128;
+        if (ink * 5 >= H * 3)
+            for (int y = 0; y < H; y++)
+                img[(size_t)y * (size_t)W + (size_t)x] = 255;
+    }
+}
+
 /* Read a line: crop its response with a margin, scale to OCR_TARGET_H, dark on white. */
 static deid_status read_line(deid_text_engine *e, const uint8_t *resp, size_t rows, size_t cols,
                              const line *ln, double char_h, double strength, double target,
@@ -342,6 +369,9 @@ static deid_status read_line(deid_text_engine *e, const uint8_t *resp, size_t ro
                 (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
     }
+    clear_bars(img, W, H, (int)((ln->y0 - y0) * s + 0.5) + 10,
+               (int)((ln->y1 - y0) * s + 0.5) + 10, (int)((ln->x0 - x0) * s + 0.5) + 10,
+               (int)((ln->x1 - x0) * s + 0.5) + 10);
     deid_ocr_words words = {0};
     int psm = ln->chars == 1 ? DEID_OCR_PSM_SINGLE_CHAR : DEID_OCR_PSM_SINGLE_LINE;
     deid_status st =
@@ -388,6 +418,20 @@ static int accept_line(const deid_text_engine *e, const char *text, double conf,
         return conf >= at_least(minc, strong ? 60 : 80) && clutter <= chars;
     }
     return an == 1 && conf >= at_least(minc, 80) && clutter == 0;
+}
+
+/* The orientation letter (L R A P H F S I) a reading of one component is, when Tesseract
+ * gives it at least 50 confidence; 0 otherwise. */
+static char orientation_letter(const char *text, double conf)
+{
+    while (*text == ' ')
+        text++;
+    if (conf < 50 || !text[0] || !strchr("LRAPHFSI", text[0]))
+        return 0;
+    for (const char *p = text + 1; *p; p++)
+        if (*p != ' ' && *p != '.')
+            return 0;
+    return text[0];
 }
 
 /* Clear thin straight lines (rulers, underlines, box edges, ECG baselines) from the mask:
@@ -715,6 +759,7 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
         /* Tesseract's reading of short text depends on the scale (an isolated "L" reads as
          * "e" at one size and "L" at the next): on clean ground, other sizes are cheap */
         static const double retry_h[] = {18.0, 48.0, 24.0};
+        char marker = orientation_letter(text, conf);
         for (size_t r = 0; !ok && l->clutter == 0 && l->chars <= 2 && r < 3; r++) {
             char *t2 = NULL;
             double c2 = 0;
@@ -723,7 +768,11 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
                 free(text);
                 goto done;
             }
-            if (accept_line(e, t2, c2, l->chars, l->clutter)) {
+            /* two sizes reading the same orientation letter agree it is one */
+            char m2 = orientation_letter(t2, c2);
+            int agree = l->chars == 1 && m2 && m2 == marker;
+            marker = marker ? marker : m2;
+            if (agree || accept_line(e, t2, c2, l->chars, l->clutter)) {
                 free(text);
                 text = t2;
                 conf = c2;
@@ -738,7 +787,7 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
             l->clutter == 0 && count_alnum(text) >= 2)
             ok = 1;
         /* A line whose box is taller than its letters' band is read again on the band. When
-         * that reading is text, the band is the line's box (the rest was what the chaining
+         * either reading is text, the band is the line's box (the rest was what the chaining
          * picked up around it) and the better reading comes first, the other second. */
         int ev = names_phi(phi, text);
         char *other = NULL;
@@ -761,6 +810,9 @@ static deid_status lines_of(deid_text_engine *e, const uint8_t *resp, size_t row
                 }
                 ok = 1, ev |= ev2, ch = ch2;
                 *l = fit;
+            } else if (ok) {
+                free(t2);
+                *l = fit;   /* the letters are on the band even where only the tall crop read */
             } else {
                 free(t2);
             }
@@ -947,7 +999,8 @@ static deid_status absorb(cand *a, cand *b)
 }
 
 /* Words of one line found apart (a word gap wider than the chaining allows, or words read in
- * separate pieces): same row, similar height, gap under three heights. */
+ * separate pieces): same row, similar height, gap under 1.5 heights (a word space is half a
+ * height or less; fields further apart stay apart). */
 static int same_line(const cand *a, const cand *b)
 {
     int ha = a->y1 - a->y0, hb = b->y1 - b->y0;
@@ -956,28 +1009,57 @@ static int same_line(const cand *a, const cand *b)
     if (ov < 0.6 * hmin || hmax > 1.8 * hmin)
         return 0;
     int gap = a->x0 > b->x1 ? a->x0 - b->x1 : b->x0 - a->x1;
-    return gap <= 3 * hmax;
+    return gap <= 1.5 * hmin;
 }
 
+static int group_of(int *g, int i)
+{
+    while (g[i] != i)
+        i = g[i] = g[g[i]];
+    return i;
+}
+
+/* Merge the candidates that overlap or continue one another's row into one region each. The
+ * groups are formed from the boxes as found, not from growing unions, so a region cannot
+ * snowball across the image. A group's rows are those of its LINES boxes when it has any:
+ * Tesseract's page layout gives word boxes that take in specks above and below; its
+ * columns are those of all its boxes. */
 static deid_status merge(cands *c)
 {
-    int changed = 1;
-    while (changed) {
-        changed = 0;
-        for (size_t i = 0; i < c->n; i++) {
-            if (!c->v[i].passes)
-                continue;
-            for (size_t j = i + 1; j < c->n; j++) {
-                if (!c->v[j].passes ||
-                    !(overlaps(&c->v[i], &c->v[j]) || same_line(&c->v[i], &c->v[j])))
-                    continue;
-                deid_status st = absorb(&c->v[i], &c->v[j]);
-                if (st != DEID_OK)
-                    return st;
-                changed = 1;
+    if (c->n < 2)
+        return DEID_OK;
+    int *g = deid__malloc(c->n * sizeof *g);
+    if (!g)
+        return DEID_ERR_NOMEM;
+    for (size_t i = 0; i < c->n; i++)
+        g[i] = (int)i;
+    for (size_t i = 0; i < c->n; i++)
+        for (size_t j = i + 1; j < c->n; j++)
+            if (overlaps(&c->v[i], &c->v[j]) || same_line(&c->v[i], &c->v[j])) {
+                int a = group_of(g, (int)i), b = group_of(g, (int)j);
+                if (a != b)
+                    g[b > a ? b : a] = a < b ? a : b;
             }
+    /* rows from the LINES boxes: remember each group's before absorbing */
+    for (size_t i = 0; i < c->n; i++) {
+        int r = group_of(g, (int)i);
+        if ((size_t)r == i)
+            continue;
+        cand *a = &c->v[r], *b = &c->v[i];
+        int y0 = a->y0, y1 = a->y1, a_lines = (a->passes & DEID_TEXT_PASS_LINES) != 0;
+        int b_lines = (b->passes & DEID_TEXT_PASS_LINES) != 0;
+        deid_status st = absorb(a, b);
+        if (st != DEID_OK) {
+            free(g);
+            return st;
+        }
+        if (a_lines && !b_lines) {
+            a->y0 = y0, a->y1 = y1;
+        } else if (b_lines && !a_lines) {
+            a->y0 = b->y0, a->y1 = b->y1;
         }
     }
+    free(g);
     size_t k = 0;
     for (size_t i = 0; i < c->n; i++)
         if (c->v[i].passes)
