@@ -137,6 +137,59 @@ static int boxes_overlap(const deid_text_region *a, const deid_text_region *b)
     return a->x < b->x + b->w && b->x < a->x + a->w && a->y < b->y + b->h && b->y < a->y + a->h;
 }
 
+/* Do a and b overlap by at least half the smaller box? */
+static int boxes_match(const deid_text_region *a, const deid_text_region *b)
+{
+    size_t ix0 = a->x > b->x ? a->x : b->x, iy0 = a->y > b->y ? a->y : b->y;
+    size_t ix1 = a->x + a->w < b->x + b->w ? a->x + a->w : b->x + b->w;
+    size_t iy1 = a->y + a->h < b->y + b->h ? a->y + a->h : b->y + b->h;
+    if (ix1 <= ix0 || iy1 <= iy0)
+        return 0;
+    size_t inter = (ix1 - ix0) * (iy1 - iy0), sa = a->w * a->h, sb = b->w * b->h;
+    return 2 * inter >= (sa < sb ? sa : sb);
+}
+
+/* Burned-in text is in every frame of a clip; what the detector takes for text in the
+ * speckle of one frame is not in the next. In a clip of 3 frames or more, a redacted region
+ * that matches no PHI and is found (at the same place) in fewer than 2 frames, or fewer than
+ * a tenth of them, is left for review instead ("in too few frames"). */
+static deid_status steady(deid_text_result *res, size_t frames)
+{
+    if (frames < 3 || !res->n)
+        return DEID_OK;
+    size_t need = (frames + 9) / 10 > 2 ? (frames + 9) / 10 : 2;
+    uint8_t *seen = deid__malloc(frames), *few = deid__calloc(res->n, 1);
+    if (!seen || !few) {
+        free(seen);
+        free(few);
+        return DEID_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < res->n; i++) {
+        const deid_text_region *a = &res->v[i];
+        if (a->decision != DEID_TEXT_REDACTED || a->source != DEID_TEXT_SOURCE_PIXELS || a->phi)
+            continue;
+        memset(seen, 0, frames);
+        size_t in = 0;
+        for (size_t j = 0; j < res->n && in < need; j++) {
+            const deid_text_region *b = &res->v[j];
+            if (b->source != DEID_TEXT_SOURCE_PIXELS || b->frame >= frames || seen[b->frame] ||
+                b->decision != DEID_TEXT_REDACTED || !boxes_match(a, b))
+                continue;
+            seen[b->frame] = 1;
+            in++;
+        }
+        few[i] = in < need;
+    }
+    for (size_t i = 0; i < res->n; i++)
+        if (few[i]) {
+            res->v[i].decision = DEID_TEXT_REVIEW;
+            res->v[i].reason = "in too few frames";
+        }
+    free(seen);
+    free(few);
+    return DEID_OK;
+}
+
 /* Burned-in text stays where it is from frame to frame; the detector may still miss it in a
  * frame (a cine's moving anatomy under faint text). Every box redacted in one frame is
  * redacted in every frame where no redacted box overlaps it already. */
@@ -190,6 +243,8 @@ deid_status deid_text_detect(deid_text_engine *e, const deid_image *img,
         st = deid__text_detect_frame(e, &fr, phi, res);
         deid__text_frame_clear(&fr);
     }
+    if (st == DEID_OK && frames > 1)
+        st = steady(res, frames);
     if (st == DEID_OK && frames > 1)
         st = propagate(res, frames);
     if (st != DEID_OK) {
