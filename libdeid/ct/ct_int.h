@@ -1,0 +1,41 @@
+/* libdeid internal: what the files of ct/ share (the volume and series structures), and what
+ * the layers above (batch, tools) may use besides include/deid/ct.h. */
+#ifndef DEID_CT_INT_H
+#define DEID_CT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "deid/ct.h"
+
+struct deid_volume {
+    deid_volume_geometry geom;
+    double slope, intercept;
+    int hounsfield;       /* calibrated HU */
+    int32_t *vox;         /* geom.dims[0] * dims[1] * dims[2], i fastest */
+    size_t n;             /* voxel count */
+};
+
+typedef struct deid__slice {
+    deid_dataset *ds;
+    char *path;
+    double pos;           /* position along the slice normal (mm), or InstanceNumber */
+} deid__slice;
+
+struct deid_series {
+    deid__slice *v;
+    size_t n, cap;
+    char *series_uid;     /* of the first slice added (NULL when it had none) */
+    double normal[3];     /* slice normal of the first slice (unit), set by deid_series_sort */
+    int sorted;
+};
+
+/* Value of stored voxel s in modality units. */
+static inline double deid__vol_value(const deid_volume *v, int32_t s)
+{
+    return s * v->slope + v->intercept;
+}
+
+/* The stored value nearest to modality value `value`, clamped to int32. */
+int32_t deid__vol_stored(const deid_volume *v, double value);
+
+#endif
