@@ -46,6 +46,7 @@ packages=(
   build-essential g++ cmake pkg-config git openssl
   libgdcm-dev libgdcm-tools libsodium-dev libjansson-dev libjpeg62-turbo-dev libstb-dev
   libtesseract-dev tesseract-ocr-eng libleptonica-dev libpng-dev libnifti2-dev
+  libniftiio-dev zlib1g-dev dcm2niix
   dicom3tools dcmtk hyperfine
   python3-pydicom python3-numpy python3-pytest python3-venv python3-pip python3-setuptools
   python3-pil fonts-dejavu-core fonts-liberation2 fonts-freefont-ttf tesseract-ocr
