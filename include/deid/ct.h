@@ -166,6 +166,21 @@ DEID_API DEID_NODISCARD deid_status deid_volume_write_nifti(const deid_volume *v
 DEID_API DEID_NODISCARD deid_status deid_volume_write_nrrd(const deid_volume *vol,
                                                            const char *path, int gzip);
 
+/* A single-file multi-frame object holding the whole volume: Legacy Converted Enhanced CT
+ * Image Storage (1.2.840.10008.5.1.4.1.1.2.2) when `enhanced` is 0, Enhanced CT Image
+ * Storage (1.2.840.10008.5.1.4.1.1.2.1) when non-zero. Patient, study, series, equipment and
+ * frame-of-reference attributes come from the series' first sorted slice (`series` as
+ * sorted by deid_series_sort, slices matching the volume; it is only read); the frames are
+ * the volume's slices in order, with shared Pixel Measures, Plane Orientation and Pixel Value
+ * Transformation functional groups, per-frame Frame Content (with a dimension index on
+ * position) and Plane Position groups, a Dimension Organization/Index on Image Position
+ * Patient, new SOP Instance UID, uncompressed 16-bit pixels. The object passes dciodvfy
+ * without error. *out to free with deid_dataset_free; on failure untouched.
+ * DEID_ERR_ARGUMENT when the series does not match the volume (rows, columns), DEID_ERR_LIMIT
+ * when the pixel data would exceed 4 GiB, DEID_ERR_NOMEM. */
+DEID_API deid_status deid_volume_to_enhanced(const deid_volume *vol, const deid_series *series,
+                                             int enhanced, deid_dataset **out);
+
 /* ---- defacing -------------------------------------------------------------------------------- */
 
 /* How to remove the face. */
