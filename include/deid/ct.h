@@ -139,12 +139,14 @@ DEID_API deid_status deid_volume_from_series(const deid_series *series, deid_vol
 DEID_API deid_status deid_volume_from_dataset(const deid_dataset *ds, deid_volume **out);
 
 /* Write the volume's voxels back into the series' slices (Pixel Data replaced, encoded
- * uncompressed, or JPEG-lossless/RLE when the slice was, pixel module made consistent).
+ * uncompressed explicit VR little endian whatever the slice's transfer syntax was; the pixel
+ * module made consistent: each slice keeps its rescale, bits and signedness when the values fit,
+ * Bits Stored widens when they need more, values no 16-bit type holds are clamped).
  * Slice k of the volume goes to the slice whose position along the normal is nearest to it;
  * when the counts differ (a volume resampled, a series with extra slices) each slice takes
  * the nearest volume slice, and slices farther than half a spacing from any volume slice
  * are left unchanged and counted in *unmatched (may be NULL). Rows and columns must match
- * (DEID_ERR_ARGUMENT). */
+ * (DEID_ERR_ARGUMENT). A failure part way leaves the slices before it written. */
 DEID_API DEID_NODISCARD deid_status deid_series_set_volume(deid_series *series,
                                                            const deid_volume *vol,
                                                            size_t *unmatched);
@@ -154,15 +156,21 @@ DEID_API DEID_NODISCARD deid_status deid_series_set_volume(deid_series *series,
 /* Write a NIfTI-1 file (`path` ending .nii or .nii.gz; gzip for .gz) through niftilib:
  * int16 when the stored values fit (else int32), scl_slope/scl_inter from the rescale,
  * qform and sform (code 1, scanner) from the geometry converted from LPS to RAS, xyzt units
- * mm. The affine is the one dcm2niix writes for the same series (dcm2niix does not flip rows,
- * so i, j, k keep the DICOM directions). Written to a temporary file and renamed.
+ * mm. Voxels and affine are the ones dcm2niix writes for the same series: like dcm2niix, the
+ * file's rows are in reverse order (its row 0 is the volume's last row, so its j axis points
+ * opposite to direction[3..5] from the last row), while i and k keep the volume's directions.
+ * Written to a temporary file and renamed. DEID_ERR_ARGUMENT for another extension;
  * DEID_ERR_IO naming the path; DEID_ERR_UNSUPPORTED when built without niftilib. */
 DEID_API DEID_NODISCARD deid_status deid_volume_write_nifti(const deid_volume *vol,
                                                             const char *path);
 
 /* Write a NRRD file (`path` ending .nrrd: attached header; raw or gzip encoding by
- * `gzip`): type int16/int32, space left-posterior-superior, space directions and space
- * origin from the geometry. Written to a temporary file and renamed. DEID_ERR_IO. */
+ * `gzip`): type int16 when the values fit (else int32), space left-posterior-superior, space
+ * directions and space origin from the geometry. Values are in modality units (Hounsfield
+ * for CT) when the rescale is an integer shift (slope 1, integer intercept); otherwise the
+ * stored values are written with "rescale slope:=" and "rescale intercept:=" key/value lines.
+ * Written to a temporary file and renamed. DEID_ERR_ARGUMENT for another extension;
+ * DEID_ERR_IO. */
 DEID_API DEID_NODISCARD deid_status deid_volume_write_nrrd(const deid_volume *vol,
                                                            const char *path, int gzip);
 
