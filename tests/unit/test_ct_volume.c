@@ -181,6 +181,19 @@ static void test_add_and_fallbacks(void)
     deid_volume_free(v);
     deid_series_free(s);
 
+    /* slices with their own rescale: converted to the first slice's */
+    CHECK_OK(deid_series_new(&s));
+    double q0[3] = {0, 0, 0}, q1[3] = {0, 0, 1};
+    deid_dataset *other = make_slice(ROWS, COLS, q1, AXIAL, 2, 1, "2.25.5");
+    CHECK_OK(deid_dataset_set_string(other, DEID_TAG(0x0028, 0x1052), "-1000"));
+    CHECK_OK(deid_series_add(s, other, NULL));
+    CHECK_OK(deid_series_add(s, make_slice(ROWS, COLS, q0, AXIAL, 1, 0, "2.25.5"), NULL));
+    CHECK_OK(deid_volume_from_series(s, &v));
+    CHECK(v && deid_volume_voxels(v)[ROWS * COLS + 1] == pattern(1, 0, 1) + 24 &&
+          deid_volume_voxels(v)[1] == pattern(1, 0, 0));
+    deid_volume_free(v);
+    deid_series_free(s);
+
     /* mixed sizes */
     CHECK_OK(deid_series_new(&s));
     double p0[3] = {0, 0, 0}, p1[3] = {0, 0, 1};
