@@ -13,7 +13,7 @@ deid_status deid_volume_new(const size_t dims[3], deid_volume **out)
     if (!dims || !out || !dims[0] || !dims[1] || !dims[2])
         return deid__fail(DEID_ERR_ARGUMENT, M, "deid_volume_new: NULL or zero dimension");
     size_t n;
-    if (deid__mul_size(dims[0], dims[1], &n) || deid__mul_size(n, dims[2], &n) ||
+    if (!deid__mul_size(dims[0], dims[1], &n) || !deid__mul_size(n, dims[2], &n) ||
         n > MAX_VOXELS)
         return deid__fail(DEID_ERR_LIMIT, M, "volume of %zu x %zu x %zu voxels is too large",
                           dims[0], dims[1], dims[2]);

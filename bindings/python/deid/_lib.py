@@ -147,6 +147,51 @@ class BatchSummary(ctypes.Structure):
 
 
 PROFILE_OPTIONS_VERSION = 1
+class VolumeGeometry(ctypes.Structure):
+    """``deid_volume_geometry``."""
+
+    _fields_ = [
+        ("dims", ctypes.c_size_t * 3),
+        ("spacing", ctypes.c_double * 3),
+        ("origin", ctypes.c_double * 3),
+        ("direction", ctypes.c_double * 9),
+    ]
+
+
+class DefaceOptions(ctypes.Structure):
+    """``deid_deface_options`` (version 1)."""
+
+    _fields_ = [
+        ("version", ctypes.c_uint),
+        ("method", ctypes.c_int),
+        ("replacer", ctypes.c_int),
+        ("value", ctypes.c_double),
+        ("body_threshold", ctypes.c_double),
+        ("shell_mm", ctypes.c_double),
+        ("ears", ctypes.c_int),
+        ("seed", ctypes.c_uint64),
+        ("threads", ctypes.c_uint),
+    ]
+
+
+class DefaceReport(ctypes.Structure):
+    """``deid_deface_report``."""
+
+    _fields_ = [
+        ("altered", ctypes.c_size_t),
+        ("face_found", ctypes.c_int),
+        ("anterior_axis", ctypes.c_int),
+        ("anterior_sign", ctypes.c_int),
+        ("superior_axis", ctypes.c_int),
+        ("superior_sign", ctypes.c_int),
+        ("body_threshold", ctypes.c_double),
+        ("bone_threshold", ctypes.c_double),
+        ("seconds", ctypes.c_double),
+        ("message", ctypes.c_char * 256),
+    ]
+
+
+DEFACE_OPTIONS_VERSION = 1
 BATCH_OPTIONS_VERSION = 1
 READ_OPTIONS_VERSION = 1
 US_OPTIONS_VERSION = 1
@@ -189,6 +234,23 @@ _PROTOTYPES = {
     "deid_batch_new": (_st, [ctypes.POINTER(BatchOptions), _vp, ctypes.POINTER(_vp)]),
     "deid_batch_run": (_st, [_vp, ctypes.POINTER(BatchSummary)]),
     "deid_batch_free": (None, [_vp]),
+    "deid_volume_new": (_st, [ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(_vp)]),
+    "deid_volume_free": (None, [_vp]),
+    "deid_volume_copy": (_st, [_vp, ctypes.POINTER(_vp)]),
+    "deid_volume_get_geometry": (None, [_vp, ctypes.POINTER(VolumeGeometry)]),
+    "deid_volume_set_geometry": (_st, [_vp, ctypes.POINTER(VolumeGeometry)]),
+    "deid_volume_voxels": (ctypes.POINTER(ctypes.c_int32), [_vp]),
+    "deid_volume_count": (ctypes.c_size_t, [_vp]),
+    "deid_volume_get_rescale": (None, [_vp, ctypes.POINTER(ctypes.c_double),
+                                       ctypes.POINTER(ctypes.c_double)]),
+    "deid_volume_set_rescale": (_st, [_vp, ctypes.c_double, ctypes.c_double, ctypes.c_int]),
+    "deid_volume_is_hounsfield": (ctypes.c_int, [_vp]),
+    "deid_volume_write_nifti": (_st, [_vp, _str]),
+    "deid_volume_write_nrrd": (_st, [_vp, _str, ctypes.c_int]),
+    "deid_deface_options_init": (_st, [ctypes.POINTER(DefaceOptions), ctypes.c_uint]),
+    "deid_volume_deface": (_st, [_vp, ctypes.POINTER(DefaceOptions), ctypes.c_void_p,
+                                 ctypes.POINTER(DefaceReport)]),
+    "deid_volume_render_qc": (_st, [_vp, _vp, _str]),
 }
 
 
