@@ -452,6 +452,40 @@ static void test_enhanced_ct(void)
     deid_dataset_free(ds);
 }
 
+/* One-slice objects, uncompressed and JPEG 2000 lossless: the same one-slice volume. */
+static void test_single_slices(void)
+{
+    deid_dataset *a = check_load_shared("ct/pydicom-data_693_UNCR_CQ500_headCT.dcm");
+    deid_dataset *b = check_load_shared("ct/pydicom-data_693_J2KR_CQ500_headCT.dcm");
+    if (a && b) {
+        deid_volume *va = NULL, *vb = NULL;
+        CHECK_OK(deid_volume_from_dataset(a, &va));
+        CHECK_OK(deid_volume_from_dataset(b, &vb));
+        deid_volume_geometry g;
+        deid_volume_get_geometry(va, &g);
+        CHECK(g.dims[0] == 512 && g.dims[1] == 512 && g.dims[2] == 1);
+        CHECK(g.origin[0] == -122.5 && g.origin[1] == -112.4 && g.origin[2] == 47);
+        CHECK(va && vb && !memcmp(deid_volume_voxels(va), deid_volume_voxels(vb),
+                                  512 * 512 * sizeof(int32_t)));
+        deid_series *s;
+        CHECK_OK(deid_series_new(&s));
+        CHECK_OK(deid_series_add(s, b, "j2kr"));
+        b = NULL;
+        deid_series_report r;
+        CHECK_OK(deid_series_sort(s, &r));
+        CHECK(r.slices == 1 && r.missing == 0 && !strcmp(r.message, "1 slice, 0.00 mm"));
+        deid_volume_free(vb);
+        CHECK_OK(deid_volume_from_series(s, &vb));
+        CHECK(vb && !memcmp(deid_volume_voxels(va), deid_volume_voxels(vb),
+                            512 * 512 * sizeof(int32_t)));
+        deid_volume_free(va);
+        deid_volume_free(vb);
+        deid_series_free(s);
+    }
+    deid_dataset_free(a);
+    deid_dataset_free(b);
+}
+
 /* ---- export --------------------------------------------------------------------------------- */
 
 static uint8_t *slurp(const char *path, size_t *n)
@@ -678,6 +712,7 @@ int main(void)
     test_legacy_multiframe();
     test_head_ct();
     test_enhanced_ct();
+    test_single_slices();
     test_nifti();
     test_nrrd();
     return check_done("test_ct_volume");
