@@ -1,7 +1,7 @@
-"""NIfTI export of a real CT series against dcm2niix: libdeid's deid_volume_write_nifti (called
-through ctypes on the shared library) and dcm2niix convert ../shared/data/ct/head_ct_5mm; the
-affines (sform and qform) agree within 1e-3, and so do the voxels, dimensions, spacing and
-rescale. Skipped when dcm2niix (Debian package dcm2niix), the library or the data are absent.
+"""NIfTI export of real CT against dcm2niix: libdeid's deid_volume_write_nifti (called through
+ctypes on the shared library) and dcm2niix convert ../shared/data/ct/head_ct_5mm (a series) and
+the enhanced CT object; the affines (sform and qform) agree within 1e-3, and the voxels,
+dimensions, spacing and rescale are equal. Skipped when dcm2niix (Debian package dcm2niix), the library or the data are absent.
 
 Run by hand:  DEID_LIBRARY=build/libdeid/libdeid.so /usr/bin/python3 -m pytest -q \
               tests/integration/test_ct_nifti.py
@@ -32,6 +32,8 @@ def library():
     lib.deid_series_add.argtypes = [vp, vp, ctypes.c_char_p]
     lib.deid_series_sort.argtypes = [vp, vp]
     lib.deid_volume_from_series.argtypes = [vp, pp]
+    lib.deid_volume_from_dataset.argtypes = [vp, pp]
+    lib.deid_dataset_free.argtypes = [vp]
     lib.deid_volume_write_nifti.argtypes = [vp, ctypes.c_char_p]
     lib.deid_volume_free.argtypes = [vp]
     lib.deid_series_free.argtypes = [vp]
@@ -74,8 +76,9 @@ def nifti(data):
     quat = struct.unpack("<6f", data[256:280])
     srow = [struct.unpack("<4f", data[280 + 16 * r:296 + 16 * r]) for r in range(3)]
     n = dim[1] * dim[2] * dim[3]
-    assert datatype == 4, "int16 expected for CT"
-    voxels = struct.unpack("<%dh" % n, data[int(vox_offset):int(vox_offset) + 2 * n])
+    assert datatype in (4, 512), "int16 or uint16 expected for CT"
+    code = "h" if datatype == 4 else "H"
+    voxels = struct.unpack("<%d%s" % (n, code), data[int(vox_offset):int(vox_offset) + 2 * n])
     return dict(dim=dim[:4], pixdim=pixdim, slope=slope, inter=inter, qform=qform, sform=sform,
                 quat=quat, srow=srow, voxels=voxels)
 
@@ -134,3 +137,40 @@ def test_affine_and_voxels_match_dcm2niix():
     assert (ours["slope"], ours["inter"]) == (ref["slope"], ref["inter"]) == (1.0, -1024.0)
     differing = sum(1 for x, y in zip(ours["voxels"], ref["voxels"]) if x != y)
     assert differing == 0, "%d voxels differ from dcm2niix's" % differing
+
+
+def test_enhanced_ct_matches_dcm2niix():
+    exe = shutil.which("dcm2niix")
+    if exe is None:
+        pytest.skip("dcm2niix is not installed (Debian package dcm2niix): cannot compare")
+    src = os.path.join(require_shared_data(), "ct", "pydicom-data_eCT_Supplemental_enhancedCT.dcm")
+    if not os.path.isfile(src):
+        pytest.skip("the enhanced CT object of ../shared/data/ct is absent")
+    lib = library()
+    work = workdir("ct_nifti_enhanced")
+    shutil.copy(src, os.path.join(work, "in.dcm"))
+    ds, vol = ctypes.c_void_p(), ctypes.c_void_p()
+    check(lib, lib.deid_dataset_read_file(src.encode(), None, ctypes.byref(ds)), src)
+    try:
+        check(lib, lib.deid_volume_from_dataset(ds, ctypes.byref(vol)), "volume")
+        ours_path = os.path.join(work, "ours.nii")
+        check(lib, lib.deid_volume_write_nifti(vol, ours_path.encode()), ours_path)
+    finally:
+        lib.deid_volume_free(vol)
+        lib.deid_dataset_free(ds)
+    run = subprocess.run([exe, "-z", "n", "-b", "n", "-f", "ref", "-o", work,
+                          os.path.join(work, "in.dcm")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert run.returncode == 0, run.stdout.decode(errors="replace")
+    refs = glob.glob(os.path.join(work, "ref*.nii"))
+    assert len(refs) == 1, "dcm2niix wrote %s" % refs
+    with open(ours_path, "rb") as f:
+        ours = nifti(f.read())
+    with open(refs[0], "rb") as f:
+        ref = nifti(f.read())
+    sform_diff = max_diff(ours["srow"], ref["srow"])
+    print("enhanced CT: |sform - dcm2niix| = %.2g" % sform_diff)
+    assert ours["dim"] == ref["dim"] == (3, 512, 512, 2)
+    assert sform_diff < TOL, (ours["srow"], ref["srow"])
+    assert max_diff(qform_matrix(ours), qform_matrix(ref)) < TOL
+    assert ours["voxels"] == ref["voxels"]
