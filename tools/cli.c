@@ -279,7 +279,22 @@ int cli_parse(cli *c, const cli_tool *tool, int argc, char **argv)
     if (rc != 0)
         return rc;
     int n = argc - optind;
-    if (n < 2 || n > 3) {
+    if (n == 1 && tool->default_output_suffix) { /* OUTPUT defaults to <INPUT><suffix> */
+        static char out[4096];
+        size_t len = strlen(argv[optind]);
+        while (len > 1 && argv[optind][len - 1] == '/')
+            len--;
+        if (snprintf(out, sizeof out, "%.*s%s", (int)len, argv[optind],
+                     tool->default_output_suffix) >= (int)sizeof out) {
+            cli_error(c, "input path too long");
+            return CLI_EXIT_USAGE;
+        }
+        c->batch.input = argv[optind];
+        c->batch.output_dir = out;
+        c->batch.headers_dir = NULL;
+        n = 0;
+    }
+    if (n != 0 && (n < 2 || n > 3)) {
         if (n < 2)
             cli_error(c, "missing INPUT and OUTPUT");
         else
@@ -287,9 +302,11 @@ int cli_parse(cli *c, const cli_tool *tool, int argc, char **argv)
         usage(tool, stderr);
         return CLI_EXIT_USAGE;
     }
-    c->batch.input = argv[optind];
-    c->batch.output_dir = argv[optind + 1];
-    c->batch.headers_dir = n == 3 ? argv[optind + 2] : NULL;
+    if (n) {
+        c->batch.input = argv[optind];
+        c->batch.output_dir = argv[optind + 1];
+        c->batch.headers_dir = n == 3 ? argv[optind + 2] : NULL;
+    }
     if (c->batch.resume && !c->key_path) {
         cli_error(c, "--resume-anonymization needs --key: a fresh random key would name every "
                      "file differently from the interrupted run");
@@ -456,6 +473,14 @@ static void summary_box(const cli *c, const deid_batch_summary *s)
             snprintf(v, sizeof v, "%zu", rows[i].value);
             box_row(rows[i].label, v);
         }
+    }
+    if (c->batch.ct) { /* CT runs: series, not files */
+        snprintf(v, sizeof v, "%zu", s->ct_series);
+        box_row("series written", v);
+        snprintf(v, sizeof v, "%zu", s->ct_failed);
+        box_row("series failed", v);
+        snprintf(v, sizeof v, "%.2f s", s->seconds_deface);
+        box_row("defacing", v);
     }
     snprintf(v, sizeof v, "%.2f s", s->seconds_total);
     box_row("time", v);

@@ -24,6 +24,8 @@ typedef struct cli_tool {
      * Return 0, or -1 after printing why the value is wrong (usage error). */
     int (*on_extra)(void *user, size_t index, const char *arg);
     void *user;
+    const char *default_output_suffix; /* non-NULL: INPUT alone is allowed, and OUTPUT is
+                                          INPUT followed by this ("_d") */
 } cli_tool;
 
 /* The parsed command line. */

@@ -8,7 +8,7 @@ int main(int argc, char **argv)
         "deid-header",
         "De-identify the DICOM headers of every file under INPUT (PS3.15 Annex E Basic\n"
         "Profile, keyed pseudonyms and UIDs); pixel data is copied unchanged.",
-        NULL, 0, NULL, NULL};
+        NULL, 0, NULL, NULL, NULL};
     cli c;
     int rc = cli_parse(&c, &tool, argc, argv);
     if (rc != 0)

@@ -217,7 +217,7 @@ int main(int argc, char **argv)
         "matching the file's PHI with --redact phi), write <name>_text.json per file and\n"
         "review.csv (regions left for a person) in HEADERS, and de-identify DICOM headers\n"
         "(PS3.15 Annex E Basic Profile). Rasters keep their name and format.",
-        extra, sizeof extra / sizeof extra[0], on_extra, &u};
+        extra, sizeof extra / sizeof extra[0], on_extra, &u, NULL};
     int rc = cli_parse(&c, &tool, argc, argv);
     if (rc != 0)
         return rc == CLI_EXIT_OK ? 0 : rc;

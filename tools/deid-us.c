@@ -95,7 +95,7 @@ int main(int argc, char **argv)
         "header is de-identified (PS3.15 Annex E with, by default, dates shifted per patient\n"
         "and the birth date reduced to its year: --retain-longitudinal-modified-dates\n"
         "--retain-patient-characteristics, which also keeps sex, age, size and weight).",
-        extra, sizeof extra / sizeof extra[0], on_extra, &u};
+        extra, sizeof extra / sizeof extra[0], on_extra, &u, NULL};
     int rc = cli_parse(&c, &tool, argc, argv);
     if (rc != 0)
         return rc == CLI_EXIT_OK ? 0 : rc;

@@ -9,6 +9,7 @@
 #include "deid/profile.h"
 #include "deid/us.h"
 #include "deid/text.h"
+#include "deid/ct.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,10 +79,16 @@ typedef struct deid_batch_options {
     const deid_text_phi *text_phi; /* extra PHI terms matched in every file (besides each DICOM
                                     header's own): the only PHI raster files have. Borrowed,
                                     must outlive the batch; default NULL */
+    const deid_ct_options *ct;   /* the CT stage: files are grouped into series (same directory
+                                    and SeriesInstanceUID, Modality CT; other files are skipped
+                                    as "not CT"), each series is made a volume, defaced and
+                                    written back (deid_ct_options), one series per worker, its
+                                    slices in order. Borrowed: must outlive the batch (its
+                                    strings are copied). Default NULL = no CT stage */
 } deid_batch_options;
 #define DEID_BATCH_OPTIONS_INIT                                                                 \
     {DEID_BATCH_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, 0, 1, NULL,       \
-     NULL, NULL, NULL, NULL, DEID_READ_OPTIONS_INIT, 0, NULL, NULL, NULL}
+     NULL, NULL, NULL, NULL, DEID_READ_OPTIONS_INIT, 0, NULL, NULL, NULL, NULL}
 
 /* Fill `opts` with defaults; DEID_ERR_ARGUMENT for an unknown version. */
 DEID_API deid_status deid_batch_options_init(deid_batch_options *opts, unsigned version);
@@ -107,6 +114,11 @@ typedef struct deid_batch_summary {
     size_t text_residual_failed; /* files refused because text was still readable after
                                     redaction */
     double seconds_ocr;       /* text detection and recognition, summed over workers */
+    /* The CT stage (deid_batch_options.ct), summed over series: */
+    size_t ct_series;         /* series made volumes and written */
+    size_t ct_failed;         /* series that could not be (their files count as failed) */
+    uint64_t ct_altered;      /* voxels changed by defacing */
+    double seconds_deface;    /* defacing, summed over workers */
 } deid_batch_summary;
 
 /* Create a batch. Option strings are copied; `profile` is borrowed and must outlive the batch.

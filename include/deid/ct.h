@@ -271,6 +271,37 @@ DEID_API DEID_NODISCARD deid_status deid_volume_render_qc(const deid_volume *bef
                                                           const deid_volume *after,
                                                           const char *png_path);
 
+/* ---- batches (deid_batch_options.ct) ----------------------------------------------------------- */
+
+#define DEID_CT_OPTIONS_VERSION 1
+/* What a batch does with each CT series (deid_batch_options.ct): the slices of one series
+ * (same directory, same SeriesInstanceUID, Modality CT) become a volume, are defaced, and are
+ * written back as DICOM (and/or NIfTI, NRRD, a QC render). */
+typedef struct deid_ct_options {
+    unsigned version;         /* DEID_CT_OPTIONS_VERSION */
+    int deface;               /* 1 (default): remove the face with `face`; 0: volumes are
+                                 written as read (conversion only) */
+    deid_deface_options face; /* method, replacer...; version 0 = defaults */
+    int keep_headers;         /* 1: DICOM slices keep their headers as they were (only Pixel
+                                 Data is replaced) and their input names; default 0: headers
+                                 go through the batch's profile like every other tool's */
+    int dicom;                /* 1 (default): write the DICOM slices; 0: no DICOM output */
+    const char *nifti_dir;    /* write <nifti_dir>/<relative dir>/<series>.nii.gz (named
+                                 after the written Series Instance UID); NULL = none */
+    int nrrd;                 /* 1: also <series>.nrrd beside the NIfTI file (in nifti_dir,
+                                 or the headers directory without one); default 0 */
+    const char *qc_dir;       /* a QC render per series, <qc_dir>/<relative dir>/<series>.png;
+                                 NULL = none */
+    size_t min_slices;        /* a series with fewer slices is not a volume: its files are
+                                 skipped; default 0 = 3 */
+} deid_ct_options;
+
+#define DEID_CT_OPTIONS_INIT                                                                     \
+    {DEID_CT_OPTIONS_VERSION, 1, DEID_DEFACE_OPTIONS_INIT, 0, 1, NULL, 0, NULL, 0}
+
+/* Fill `opts` with defaults; DEID_ERR_ARGUMENT for an unknown version. */
+DEID_API deid_status deid_ct_options_init(deid_ct_options *opts, unsigned version);
+
 #ifdef __cplusplus
 }
 #endif

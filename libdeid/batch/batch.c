@@ -118,6 +118,37 @@ static deid_status copy_text(deid_batch *b, const deid_text_options *t,
     return DEID_OK;
 }
 
+/* Keep the CT options with copies of their strings. */
+static deid_status copy_ct(deid_batch *b, const deid_ct_options *c)
+{
+    if (c->version != DEID_CT_OPTIONS_VERSION)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch",
+                          "unknown deid_ct_options version %u (this library knows %d)",
+                          c->version, DEID_CT_OPTIONS_VERSION);
+    if (b->has_us || b->has_text)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch",
+                          "the CT stage runs alone (not with the ultrasound or text stage)");
+    if (!c->dicom && !c->nifti_dir && !c->nrrd)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch",
+                          "the CT stage writes nothing (no DICOM, no NIfTI, no NRRD)");
+    b->ct = *c;
+    b->has_ct = 1;
+    if (b->ct.face.version == 0 &&
+        deid_deface_options_init(&b->ct.face, DEID_DEFACE_OPTIONS_VERSION) != DEID_OK)
+        return DEID_ERR_GENERIC;
+    if (b->ct.face.version != DEID_DEFACE_OPTIONS_VERSION)
+        return deid__fail(DEID_ERR_ARGUMENT, "batch", "unknown deid_deface_options version %u",
+                          b->ct.face.version);
+    if (!b->ct.min_slices)
+        b->ct.min_slices = 3;
+    if ((c->nifti_dir && !(b->ct_nifti_dir = dir_copy(c->nifti_dir))) ||
+        (c->qc_dir && !(b->ct_qc_dir = dir_copy(c->qc_dir))))
+        return DEID_ERR_NOMEM;
+    b->ct.nifti_dir = b->ct_nifti_dir;
+    b->ct.qc_dir = b->ct_qc_dir;
+    return DEID_OK;
+}
+
 deid_status deid_batch_new(const deid_batch_options *opts, const deid_profile *profile,
                            deid_batch **out)
 {
@@ -178,6 +209,8 @@ deid_status deid_batch_new(const deid_batch_options *opts, const deid_profile *p
         st = copy_us(b, opts->us);
     if (st == DEID_OK && opts->text)
         st = copy_text(b, opts->text, opts->text_phi);
+    if (st == DEID_OK && opts->ct)
+        st = copy_ct(b, opts->ct);
     if (st != DEID_OK) {
         deid_batch_free(b);
         return st;
@@ -202,6 +235,8 @@ void deid_batch_free(deid_batch *b)
     free(b->us_overview_dir);
     free(b->text_tessdata);
     free(b->text_language);
+    free(b->ct_nifti_dir);
+    free(b->ct_qc_dir);
     free(b);
 }
 
@@ -446,12 +481,14 @@ static deid_status setup(deid_batch_job *run)
                     b->flat ? ", flat" : "");
     if (b->has_us && (rc = setup_us(run)) != DEID_OK)
         return rc;
-    deid_batch_exclude ex[4];
+    deid_batch_exclude ex[6];
     size_t nex = 0;
     add_exclude(ex, &nex, run->out_root);
     add_exclude(ex, &nex, run->hdr_root);
     add_exclude(ex, &nex, b->log_path);
     add_exclude(ex, &nex, b->us_overview_dir);
+    add_exclude(ex, &nex, b->ct_nifti_dir);
+    add_exclude(ex, &nex, b->ct_qc_dir);
     double t = deid__now();
     rc = deid__batch_scan(b->input, ex, nex, &run->list);
     run->seconds_scan = deid__now() - t;
@@ -464,6 +501,11 @@ static deid_status setup(deid_batch_job *run)
     deid__buf_free(&keys);
     if (rc == DEID_OK && b->has_text)
         rc = setup_text(run);
+    if (rc == DEID_OK && b->has_ct) {
+        t = deid__now();
+        rc = deid__batch_ct_plan(run);
+        run->seconds_scan += deid__now() - t;
+    }
     return rc;
 }
 
@@ -482,6 +524,19 @@ static void *worker_main(void *arg)
         if (atomic_load(&run->cancel))
             break;
         size_t i = atomic_fetch_add(&run->next, 1);
+        if (run->units) {
+            if (i >= run->nunits)
+                break;
+            w->ok = w->skipped = w->failed = 0;
+            deid__batch_ct_unit(w, &run->units[i]);
+            atomic_fetch_add(&run->ok, w->ok);
+            atomic_fetch_add(&run->skipped, w->skipped);
+            atomic_fetch_add(&run->failed, w->failed);
+            pthread_mutex_lock(&run->lock);
+            pthread_cond_broadcast(&run->wake);
+            pthread_mutex_unlock(&run->lock);
+            continue;
+        }
         if (i >= run->list.n)
             break;
         switch (deid__batch_process(w, &run->list.v[i])) {
@@ -606,6 +661,10 @@ static void summarize(deid_batch_job *run, double t0, deid_batch_summary *s)
         s->text_kept += w->text_kept;
         s->text_residual_failed += w->text_residual_failed;
         s->seconds_ocr += w->seconds_ocr;
+        s->ct_series += w->ct_series;
+        s->ct_failed += w->ct_failed;
+        s->ct_altered += w->ct_altered;
+        s->seconds_deface += w->seconds_deface;
     }
     s->seconds_total = deid__now() - t0;
 }
@@ -644,6 +703,12 @@ static void log_summary(deid_batch_job *run, const deid_batch_summary *s, int ca
                         "%zu left for review, %zu kept, %zu files refused (residual text)",
                         s->text_files, s->text_found, s->text_merged, s->text_redacted,
                         s->text_review, s->text_kept, s->text_residual_failed);
+    if (run->batch->has_ct)
+        deid__batch_log(run, DEID_LOG_INFO,
+                        "ct: %zu series written, %zu series failed, %llu voxels defaced, "
+                        "%.3f s defacing",
+                        s->ct_series, s->ct_failed, (unsigned long long)s->ct_altered,
+                        s->seconds_deface);
     deid__batch_log(run, DEID_LOG_INFO,
                     "summary%s: found %zu, ok %zu, skipped %zu, failed %zu, %.3f s, "
                     "%llu bytes in, %llu bytes out",
@@ -655,6 +720,7 @@ static void log_summary(deid_batch_job *run, const deid_batch_summary *s, int ca
 static void run_free(deid_batch_job *run)
 {
     deid__batch_list_free(&run->list);
+    free(run->units);
     deid__strmap_free(&run->claimed);
     deid_text_engine_free(run->first_text);
     for (size_t i = 0; run->workers && i < run->nworkers + (run->nworkers == 0); i++)

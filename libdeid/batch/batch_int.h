@@ -161,9 +161,19 @@ struct deid_batch {
     deid_text_options text; /* its options; the strings below are the batch's copies */
     char *text_tessdata, *text_language;
     const deid_text_phi *text_phi; /* borrowed */
+    int has_ct;             /* the CT stage runs (deid_batch_options.ct) */
+    deid_ct_options ct;     /* its options; the strings below are the batch's copies */
+    char *ct_nifti_dir, *ct_qc_dir;
 };
 
 typedef struct deid_batch_job deid_batch_job;
+
+/* What one worker takes at a time: one entry, or (CT stage) the entries of one series, which
+ * deid__batch_ct_plan puts next to each other in the list. */
+typedef struct deid_batch_unit {
+    size_t start, count;
+    int series;            /* 1: a CT series (count >= min_slices); 0: a single entry */
+} deid_batch_unit;
 
 /* Per-worker totals, summed by the driver after the join. */
 typedef struct deid_batch_worker {
@@ -177,6 +187,10 @@ typedef struct deid_batch_worker {
     size_t text_files, text_found, text_merged, text_redacted, text_review, text_kept,
         text_residual_failed;
     double seconds_ocr;
+    size_t ct_series, ct_failed; /* ct stage */
+    uint64_t ct_altered;
+    double seconds_deface;
+    size_t ok, skipped, failed;  /* ct stage: files of the series this worker finished */
     uint64_t bytes_in, bytes_out;
 } deid_batch_worker;
 
@@ -184,6 +198,8 @@ struct deid_batch_job {
     deid_batch *batch;
     char *out_root, *hdr_root; /* canonical absolute output and headers directories */
     deid_batch_list list;
+    deid_batch_unit *units; /* CT stage: the units the workers take (NULL: one per entry) */
+    size_t nunits;
     double seconds_scan;
     deid_batch_worker *workers;
     size_t nworkers, active; /* threads started; still running (under lock) */
@@ -216,6 +232,28 @@ typedef enum deid_batch_outcome {
 
 /* De-identify one scanned entry and report it (log line, keys.csv row). */
 deid_batch_outcome deid__batch_process(deid_batch_worker *w, const deid_batch_entry *e);
+
+struct deid_ids; /* profile/profile_int.h */
+
+/* De-identify an object already read (and changed: `pixels_changed` gives it new Series and
+ * SOP Instance UIDs as the pixel stages do) the way deid__batch_process does: filter, name,
+ * profile, write, keys.csv row, log line. *after (may be NULL) receives its identifiers
+ * before and after. The caller keeps `ds`. */
+deid_batch_outcome deid__batch_process_dataset(deid_batch_worker *w, const deid_batch_entry *e,
+                                               deid_dataset *ds, int pixels_changed,
+                                               struct deid_ids *after);
+/* Was this entry finished by an earlier run (resume)? */
+int deid__batch_done_before(const deid_batch_job *run, const deid_batch_entry *e);
+/* Log a failed or skipped entry (the one-line forms every file gets). */
+deid_batch_outcome deid__batch_fail(deid_batch_job *run, const char *path, deid_status st);
+deid_batch_outcome deid__batch_skip(deid_batch_job *run, const char *path, const char *why);
+
+/* CT stage (ct_series.c): group the scanned entries into units (one per CT series, its
+ * slices next to each other; one per other entry, skipped as not CT), reading each file's
+ * header once. */
+deid_status deid__batch_ct_plan(deid_batch_job *run);
+/* Process one unit of the CT stage: counts its files into w->ok/skipped/failed. */
+void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u);
 
 /* Is the output at `output_path` finished: a keys.csv row (DICOM), or the report of a raster
  * (<stem>_text.json, written last)? For review.csv on a resume. */

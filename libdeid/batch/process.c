@@ -549,7 +549,8 @@ static deid_status derive_pixel_uids(const deid_profile *p, deid_dataset *ds, co
 
 static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *e,
                                   deid_dataset *ds, ids *x, names *n, deid_us_result *us,
-                                  deid_text_result **text)
+                                  deid_text_result **text, int pixels_changed,
+                                  deid_ids *after_out)
 {
     deid_batch_job *run = w->run;
     const deid_batch *b = run->batch;
@@ -578,7 +579,8 @@ static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *
     deid_ids after;
     st = deid__profile_apply_ids(b->profile, ds, &after);
     /* Redacted pixels make a new image: new Series and SOP Instance UIDs as for deid-us. */
-    if (st == DEID_OK && (b->has_us || (b->has_text && text_changed(*text))))
+    if (st == DEID_OK &&
+        (b->has_us || pixels_changed || (b->has_text && text_changed(*text))))
         st = derive_pixel_uids(b->profile, ds, x, &after);
     w->seconds_deid += deid__now() - t;
     if (st != DEID_OK)
@@ -608,7 +610,39 @@ static deid_batch_outcome run_one(deid_batch_worker *w, const deid_batch_entry *
     else
         deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (pseudonym %s%s%s)", e->path,
                         n->out_path, n->pseudonym, *note ? "; " : "", note);
+    if (after_out)
+        *after_out = after;
     return DEID_BATCH_OK;
+}
+
+deid_batch_outcome deid__batch_process_dataset(deid_batch_worker *w, const deid_batch_entry *e,
+                                               deid_dataset *ds, int pixels_changed,
+                                               deid_ids *after)
+{
+    deid_batch_job *run = w->run;
+    if (run->batch->resume && done_before(run, e))
+        return skip(run, e->path, "already done");
+    ids x = {0};
+    names n = {{0}, {0}, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    deid_batch_outcome o = run_one(w, e, ds, &x, &n, NULL, NULL, pixels_changed, after);
+    names_free(&n);
+    ids_free(&x);
+    return o;
+}
+
+int deid__batch_done_before(const deid_batch_job *run, const deid_batch_entry *e)
+{
+    return done_before(run, e);
+}
+
+deid_batch_outcome deid__batch_fail(deid_batch_job *run, const char *path, deid_status st)
+{
+    return fail(run, path, st);
+}
+
+deid_batch_outcome deid__batch_skip(deid_batch_job *run, const char *path, const char *why)
+{
+    return skip(run, path, why);
 }
 
 /* ---- raster files (text stage) ------------------------------------------------------------ */
@@ -778,7 +812,7 @@ deid_batch_outcome deid__batch_process(deid_batch_worker *w, const deid_batch_en
     deid_us_result us;
     memset(&us, 0, sizeof us);
     deid_text_result *text = NULL;
-    deid_batch_outcome o = run_one(w, e, ds, &x, &n, &us, &text);
+    deid_batch_outcome o = run_one(w, e, ds, &x, &n, &us, &text, 0, NULL);
     deid_text_result_free(text);
     deid_us_result_clear(&us);
     names_free(&n);

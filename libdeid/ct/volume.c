@@ -137,3 +137,13 @@ int32_t deid__vol_stored(const deid_volume *v, double value)
         return INT32_MAX;
     return (int32_t)s;
 }
+
+deid_status deid_ct_options_init(deid_ct_options *opts, unsigned version)
+{
+    if (!opts || version != DEID_CT_OPTIONS_VERSION)
+        return deid__fail(DEID_ERR_ARGUMENT, M, "unknown deid_ct_options version %u (this "
+                          "library knows %d)", version, DEID_CT_OPTIONS_VERSION);
+    deid_ct_options d = DEID_CT_OPTIONS_INIT;
+    *opts = d;
+    return DEID_OK;
+}
