@@ -24,7 +24,8 @@
 
 #define DROWN_BODY_HU -800.0
 #define FACE_BODY_HU -500.0
-#define FACE_BONE_HU 300.0
+#define FACE_BONE_HU 400.0    /* cortical bone 900+, diploe 500+; soft tissue next to bone
+                                 blurs to 300-400 and belongs to the face */
 #define TISSUE_LO_HU -150.0
 #define TISSUE_HI_HU 50.0
 #define FACE_DEPTH_MM 30.0    /* deepest voxel removed behind the skin (nose, eyes, lips) */
@@ -32,6 +33,7 @@
 #define PROBE_MM 100.0        /* bone search for the depth profile */
 #define DEEP_MM 12.0          /* soft tissue thicker than this in front of the bone: face */
 #define AIR_BAND 2u           /* voxels of air around the removed tissue */
+#define SURFACE_MM 7.5        /* half-width of the window of the local skin surface */
 
 deid_status deid_deface_options_init(deid_deface_options *opts, unsigned version)
 {
@@ -208,6 +210,8 @@ typedef struct face_ctx {
     size_t n[3];          /* extents along t, u, l */
     double sp[3];         /* spacing along t, u, l */
     int32_t *E, *H, *X;   /* per ray (u * n[2] + l): entry, bone hit, exit; -1 none */
+    int32_t *S;           /* per ray: the most anterior entry within SURFACE_MM (the local
+                             skin surface, bridging nostrils and the mouth) */
     size_t probe, cap;    /* voxels along t */
     size_t u0, u1;        /* face levels [u0, u1] */
     int32_t *mid;         /* per level: middle of the body along t */
@@ -268,6 +272,33 @@ static void probe_range(void *p, size_t u0, size_t u1)
             f->E[r] = e;
             f->H[r] = h;
             f->X[r] = x;
+        }
+}
+
+/* S = E's minimum over a window of +-SURFACE_MM along u and l (separable); rays without an
+ * entry count as +infinity. */
+static void local_surface(face_ctx *f, int32_t *tmp)
+{
+    size_t nu = f->n[1], nl = f->n[2];
+    size_t hu = (size_t)(SURFACE_MM / f->sp[1] + 0.5), hl = (size_t)(SURFACE_MM / f->sp[2] + 0.5);
+    for (size_t u = 0; u < nu; u++)
+        for (size_t l = 0; l < nl; l++) {
+            int32_t m = INT32_MAX;
+            size_t a = l > hl ? l - hl : 0, b = l + hl < nl ? l + hl : nl - 1;
+            for (size_t q = a; q <= b; q++) {
+                int32_t e = f->E[u * nl + q];
+                if (e >= 0 && e < m)
+                    m = e;
+            }
+            tmp[u * nl + l] = m;
+        }
+    for (size_t u = 0; u < nu; u++)
+        for (size_t l = 0; l < nl; l++) {
+            int32_t m = INT32_MAX;
+            size_t a = u > hu ? u - hu : 0, b = u + hu < nu ? u + hu : nu - 1;
+            for (size_t q = a; q <= b; q++)
+                m = tmp[q * nl + l] < m ? tmp[q * nl + l] : m;
+            f->S[u * nl + l] = m;
         }
 }
 
@@ -333,8 +364,9 @@ static size_t find_run(const level *lv, size_t from, size_t to, size_t run, int 
  * then the forehead (skin over the frontal bone: few deep rays), then the orbits, nose and
  * mouth (eyes and nose in front of the bone: many deep rays). The face starts where the deep
  * rays come back below the forehead; 15 mm above that (the eyebrows) is the top of what is
- * removed. It ends at the neck: the first level 40 mm behind the most anterior point of the
- * face (nose, chin) at least 30 mm below the face start, at most 150 mm below it. Without a
+ * removed. It ends at the neck: the first level whose front is 40 mm behind the most anterior
+ * point of the face (nose tip; the chin is 10-20 mm behind it, the neck 50 or more) at least
+ * 45 mm below the face start, at most 165 mm below it (the chin). Without a
  * vertex in the volume (top slice cut through a wide head) or without the forehead / face
  * sequence, everything from the top down to the neck is removed and face_found is 0. */
 static int face_levels(face_ctx *f, const level *lv, size_t *top_out)
@@ -357,7 +389,7 @@ static int face_levels(face_ctx *f, const level *lv, size_t *top_out)
         lim = lim < nu ? lim : nu;
         size_t fh = find_run(lv, top, lim, run, 0);
         if (fh < lim) {
-            size_t lim2 = fh + (size_t)(80.0 / su);
+            size_t lim2 = top + (size_t)(160.0 / su);
             lim2 = lim2 < nu ? lim2 : nu;
             size_t eye = find_run(lv, fh, lim2, run, 1);
             if (eye < lim2) {
@@ -398,7 +430,14 @@ static void mark_range(void *p, size_t u0, size_t u1)
             int32_t e = f->E[r];
             if (e < 0 || e >= f->mid[u])
                 continue;
+            /* a ray through an opening (nostril, parted lips) first meets the body deep inside
+             * (nasal cavity, pharynx): only near the local skin surface is it face */
+            size_t s = (size_t)f->S[r];
+            if ((size_t)e > s + f->cap)
+                continue;
             size_t end = (size_t)e + f->cap; /* exclusive */
+            if (end > s + f->cap + f->cap / 2)
+                end = s + f->cap + f->cap / 2;
             if (f->H[r] >= 0 && (size_t)f->H[r] < end)
                 end = (size_t)f->H[r];
             end = end < f->n[0] ? end : f->n[0];
@@ -482,9 +521,11 @@ static deid_status face(const deid_volume *v, const deid_deface_options *o, cons
     f.E = deid__malloc(rays * sizeof *f.E);
     f.H = deid__malloc(rays * sizeof *f.H);
     f.X = deid__malloc(rays * sizeof *f.X);
+    f.S = deid__malloc(rays * sizeof *f.S);
+    int32_t *tmp = deid__malloc(rays * sizeof *tmp);
     f.mid = deid__malloc(f.n[1] * sizeof *f.mid);
     level *lv = deid__calloc(f.n[1], sizeof *lv);
-    if (!f.E || !f.H || !f.X || !f.mid || !lv) {
+    if (!f.E || !f.H || !f.X || !f.S || !tmp || !f.mid || !lv) {
         st = DEID_ERR_NOMEM;
         goto done;
     }
@@ -501,6 +542,7 @@ static deid_status face(const deid_volume *v, const deid_deface_options *o, cons
                         "face: no bone in front of the head (bone threshold too high?)");
         goto done;
     }
+    local_surface(&f, tmp);
     for (size_t u = 0; u < f.n[1]; u++) {
         level_stats(&f, u, &lv[u]);
         f.mid[u] = lv[u].body ? (lv[u].front + lv[u].back) / 2 : -1;
@@ -547,6 +589,8 @@ done:
     free(f.E);
     free(f.H);
     free(f.X);
+    free(f.S);
+    free(tmp);
     free(f.mid);
     free(lv);
     deid__bits_free(&body);
@@ -608,8 +652,9 @@ deid_status deid_volume_deface(deid_volume *vol, const deid_deface_options *opts
             bone_t = FACE_BONE_HU;
         } else {
             /* between soft tissue and bone over the body; kept within 150..600 HU of the
-             * scale the air and tissue peaks give, for a head with little bone in view */
-            double lo = deid__ct_from_hu(vol, &lv, 150.0), hi = deid__ct_from_hu(vol, &lv, 600.0);
+             * scale the air and tissue peaks give (250..600 HU), for a head with little bone
+             * in view */
+            double lo = deid__ct_from_hu(vol, &lv, 250.0), hi = deid__ct_from_hu(vol, &lv, 600.0);
             bone_t = deid__ct_otsu_above(vol, body_t, threads);
             if (isnan(bone_t))
                 bone_t = deid__ct_from_hu(vol, &lv, FACE_BONE_HU);

@@ -616,13 +616,54 @@ static double bin_value(const deid_volume *v, int64_t lo, int64_t range, size_t 
     return stored * v->slope + v->intercept;
 }
 
-static size_t argmax(const uint64_t *h, size_t b0, size_t b1)
+/* The two main peaks of a histogram smoothed over nbins / 200 bins: the highest, and the
+ * highest at least 15 % of the occupied range (0.5th to 99.5th percentile) away from it.
+ * Returns -1 when there is no second peak. */
+static int two_peaks(const uint64_t *h, size_t nbins, size_t *p, size_t *q, uint64_t *total)
 {
-    size_t best = b0;
-    for (size_t b = b0; b < b1; b++)
-        if (h[b] > h[best])
-            best = b;
-    return best;
+    uint64_t n = 0;
+    for (size_t b = 0; b < nbins; b++)
+        n += h[b];
+    *total = n;
+    if (n == 0)
+        return -1;
+    size_t lo = 0, hi = nbins - 1;
+    uint64_t acc = 0;
+    while (lo < nbins && (acc += h[lo]) < n / 200)
+        lo++;
+    acc = 0;
+    while (hi > 0 && (acc += h[hi]) < n / 200)
+        hi--;
+    if (hi <= lo)
+        return -1;
+    size_t half = nbins / 400;
+    double best = -1, second = -1;
+    *p = *q = lo;
+    double *sm = malloc(nbins * sizeof *sm);
+    if (!sm)
+        return -1;
+    uint64_t run = 0;
+    for (size_t b = 0; b < nbins + half; b++) {
+        if (b < nbins)
+            run += h[b];
+        if (b >= 2 * half + 1)
+            run -= h[b - 2 * half - 1];
+        if (b >= half)
+            sm[b - half] = (double)run;
+    }
+    for (size_t b = lo; b <= hi; b++)
+        if (sm[b] > best) {
+            best = sm[b];
+            *p = b;
+        }
+    size_t sep = (hi - lo) * 15 / 100;
+    for (size_t b = lo; b <= hi; b++)
+        if ((b + sep < *p || b > *p + sep) && sm[b] > second) {
+            second = sm[b];
+            *q = b;
+        }
+    free(sm);
+    return second > 0 ? 0 : -1;
 }
 
 deid_status deid__ct_levels_find(const deid_volume *v, unsigned threads, deid__ct_levels *out)
@@ -639,47 +680,41 @@ deid_status deid__ct_levels_find(const deid_volume *v, unsigned threads, deid__c
     deid_status st = histogram(v, 0, none, threads, &h, &nbins, &lo, &range);
     if (st != DEID_OK)
         return st;
-    double *w = deid__malloc(nbins * sizeof *w);
-    if (!w) {
-        free(h);
-        return DEID_ERR_NOMEM;
-    }
     /* The padding outside a reconstruction's field of view (one value, the lowest) would be
-     * taken for the air peak: leave out a spike in the lowest bin when the rest still has a
-     * lower class of its own. */
+     * taken for the air peak: leave out a spike in the lowest bin unless it is the air itself
+     * (nothing else lies below the middle of the two peaks). */
     uint64_t low = h[0];
     int dropped = 0;
     if (nbins > 2 && low > v->n / 200) {
         h[0] = 0;
         dropped = 1;
     }
-    size_t split = 0;
+    size_t p = 0, q = 0;
+    int ok = -1;
     for (int attempt = 0; attempt < 2; attempt++) {
-        for (size_t b = 0; b < nbins; b++)
-            w[b] = log1p((double)h[b]);
-        split = otsu(w, nbins);
+        uint64_t total;
+        ok = two_peaks(h, nbins, &p, &q, &total);
+        if (ok != 0 || !dropped)
+            break;
+        size_t a = p < q ? p : q, mid = (p + q) / 2;
         uint64_t below = 0;
-        for (size_t b = 0; b < split; b++)
+        for (size_t b = 0; b < mid; b++)
             below += h[b];
-        if (!dropped || below >= v->n / 100)
+        if (below >= total / 100 && a > 0)
             break;
         h[0] = low; /* the lowest value is the air itself */
         dropped = 0;
     }
     deid_status result = DEID_OK;
-    if (split == 0 || split >= nbins) {
+    if (ok != 0) {
         result = deid__fail(DEID_ERR_UNSUPPORTED, M,
                             "volume histogram has no separate air and tissue peaks");
     } else {
-        double p0 = bin_value(v, lo, range, nbins, (double)argmax(h, 0, split) + 0.5);
-        double p1 = bin_value(v, lo, range, nbins, (double)argmax(h, split, nbins) + 0.5);
+        double p0 = bin_value(v, lo, range, nbins, (double)p + 0.5);
+        double p1 = bin_value(v, lo, range, nbins, (double)q + 0.5);
         out->air = p0 < p1 ? p0 : p1;
         out->tissue = p0 < p1 ? p1 : p0;
-        if (!(out->tissue > out->air))
-            result = deid__fail(DEID_ERR_UNSUPPORTED, M,
-                                "volume histogram has no separate air and tissue peaks");
     }
-    free(w);
     free(h);
     return result;
 }

@@ -96,7 +96,8 @@ size_t deid__bits_count(const deid__bits *b);
 int deid__ct_axes(const deid_volume *v, int axis[3], int sign[3]);
 
 /* Landmarks of a volume's histogram, modality units: air and soft-tissue peaks (uncalibrated
- * volumes: found with Otsu's threshold on the log histogram; calibrated: -1000 and 30 HU). */
+ * volumes: the two main peaks of the smoothed histogram, leaving out the padding of the field
+ * of view; calibrated: -1000 and 30 HU). */
 typedef struct deid__ct_levels {
     double air, tissue;
 } deid__ct_levels;
