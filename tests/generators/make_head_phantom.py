@@ -12,13 +12,15 @@ maxillary sinuses, mandible (U-shaped body and rami), upper and lower teeth (den
 lips, the external nose with nostrils open to the outside, pinnae on both sides with ear
 canals, the airway (pharynx, trachea), cervical vertebrae with discs and the spinal canal, and
 the brain (cortex and white matter with a gyral pattern, ventricles, CSF rim). A carbon-fibre
-head holder (a thin dense curved plate) lies behind and below the head. Each seed scales the
+head holder (a thin dense curved plate) lies behind and below the head, and an 8 mm skin
+fiducial bead (1500 HU) sits on the patient's LEFT temple (it makes left and right tell apart). Each seed scales the
 head (0.95-1.04 per axis), turns it a little (pitch +-10, yaw +-6, roll +-4 degrees; --pose
 none: upright) and moves it so the occiput rests just in front of the holder.
 
 Values (--scale):
   hu    calibrated CT: air -1000, fat -90, soft tissue/skin 40, grey matter 38, white matter 28,
-        CSF 6-8, bone 900-1400 (cortical) / 500-650 (diploe, marrow), teeth 2200, holder 350;
+        CSF 6-8, bone 900-1400 (cortical) / 500-650 (diploe, marrow), teeth 2200, holder 350,
+        fiducial 1500;
         Gaussian noise (sigma 10-20 HU per seed) after a light partial-volume blur.
         Stored = HU + 1024 (unsigned, 12 bits stored, clipped to 0..4095), RescaleSlope 1,
         RescaleIntercept -1024, RescaleType HU (--pixel signed: stored = HU, signed 16-bit,
@@ -70,6 +72,7 @@ Layout of --out:
             (|x| < 24 mm, below the lower lip, in front of the bone)
     teeth   teeth only
     holder  the head holder
+    marker  the fiducial bead on the left temple (outside body)
     fov     voxels inside the reconstruction field (all 1 for hu; the cylinder for cbct)
   manifest.json      options, seed, dims [columns, rows, slices], spacing [column, row, slice]
                      mm, pixel_spacing (DICOM order), orientation, image_orientation_patient,
@@ -122,7 +125,7 @@ ORIENTATIONS = {   # row direction (along a row: +column), column direction (dow
     "sagittal": ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)),
 }
 MASKS = ("body", "skull", "brain", "eyes", "nose", "lips", "ears", "face", "teeth", "holder",
-         "fov")
+         "marker", "fov")
 HEAD_CENTRE = np.array([0.0, 10.0, 0.0])   # pose rotation centre, head frame
 HOLDER_R = (114.0, 117.5)                  # holder shell radii about the scanner z axis
 FOV_RADIUS = 120.0                         # cbct reconstruction cylinder
@@ -150,6 +153,7 @@ NOSE_W = [15, 17, 16.5, 16, 12, 9, 8]
 NOSE_BASE_Y, NOSE_RIDGE = -70.0, 3.5
 EYE_C = (32.0, -62.0, 0.0)
 EYE_R = 12.0
+MARKER_C, MARKER_R = (76.0, -30.0, 35.0), 4.0   # skin fiducial on the LEFT temple
 
 
 # ---- small helpers ---------------------------------------------------------------------------
@@ -387,11 +391,10 @@ def render_slab(s, holder):
     bone = np.zeros(s.shape, bool)
 
     def paint(m, value, is_bone=False):
-        hu[m] = value
         if is_bone:
-            bone[m] = True
-        else:
-            bone[m] = False
+            m = m & body     # bone never pierces the skin
+        hu[m] = value
+        bone[m] = is_bone
 
     env = R(union(loft(), ellipsoid(*SCALP)))                  # head and neck envelope
     nose_m = R(nose())
@@ -417,6 +420,8 @@ def render_slab(s, holder):
         paint(holder_m, 350.0)
     else:
         holder_m = np.zeros(s.shape, bool)
+    marker = R(ellipsoid(MARKER_C, (MARKER_R,) * 3)) & ~body
+    paint(marker, 1500.0)
 
     paint(body, 40.0)
     fat = R(union(loft(2.5), ellipsoid(SCALP[0], SCALP[1], 2.5))) & \
@@ -524,7 +529,7 @@ def render_slab(s, holder):
     soft = body & ~bone
     m = {"body": body, "skull": bone.copy(), "brain": cav, "eyes": eyeball | lid,
          "nose": nose_m & ~env & ~bone, "lips": lips_m & ~bone & front_of_teeth,
-         "ears": ears_m & ~env, "teeth": teeth, "holder": holder_m}
+         "ears": ears_m & ~env, "teeth": teeth, "holder": holder_m, "marker": marker}
     m["face"] = soft & (m["nose"] | m["lips"] | lid | eye_front | (chin & body))
     return hu, m
 
