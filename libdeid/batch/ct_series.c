@@ -341,6 +341,11 @@ void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u)
     size_t unmatched = 0;
     if (st == DEID_OK && b->ct.dicom)
         st = deid_series_set_volume(s, vol, &unmatched);
+    if (st == DEID_OK && unmatched && b->ct.deface) { /* never write a slice not defaced */
+        snprintf(reason, sizeof reason, "series not written: %zu slices match no slice of "
+                 "its volume, so their face could not be removed", unmatched);
+        st = DEID_ERR_UNSUPPORTED;
+    }
     if (st != DEID_OK) {
         if (!*reason)
             snprintf(reason, sizeof reason, "series not written: %s", deid_last_error());
@@ -352,7 +357,7 @@ void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u)
     }
     if (unmatched)
         deid__batch_log(run, DEID_LOG_WARNING, "series in %s: %zu slices match no volume slice "
-                        "(left as they were)", *rel ? rel : ".", unmatched);
+                        "(written as they were, not defacing)", *rel ? rel : ".", unmatched);
     /* The slices, in series order; each finds its scanned entry by path. */
     char name[DEID_IDS_UID + 1] = "";
     size_t written = 0;

@@ -502,12 +502,34 @@ deid_status deid_series_sort(deid_series *series, deid_series_report *report)
 /* ---- volumes ------------------------------------------------------------------------------- */
 
 /* Geometry of the ordered planes: see deid_volume_geometry in ct.h. */
+/* Slices of the volume for a layout: one per plane, or, when the spacing says slices are
+ * missing (and none is duplicated), one per place along the regular grid from the first to
+ * the last position, so every plane keeps its own position and the missing ones are filled
+ * (volume_from_series copies the nearest plane into them). */
+static size_t grid_slices(const layout *l)
+{
+    if (!l->geo || l->n < 2 || !(l->median > 0) || !l->rep.missing || l->rep.duplicates)
+        return l->n;
+    double span = l->pos[l->n - 1] - l->pos[0];
+    double want = floor(span / l->median + 0.5) + 1;
+    return want > (double)l->n && want <= 4.0 * (double)l->n ? (size_t)want : l->n;
+}
+
+/* The grid slice of plane k (at position pos[k]) for a volume of `nk` slices. */
+static size_t grid_index(const layout *l, size_t k, size_t nk)
+{
+    if (nk == l->n)
+        return k;
+    double t = floor((l->pos[k] - l->pos[0]) / l->median + 0.5);
+    return t < 0 ? 0 : t > (double)(nk - 1) ? nk - 1 : (size_t)t;
+}
+
 static void make_geometry(const plane *pl, const layout *l, deid_volume_geometry *g)
 {
     const plane *f = &pl[l->idx[0]];
     g->dims[0] = (size_t)f->cols;
     g->dims[1] = (size_t)f->rows;
-    g->dims[2] = l->n;
+    g->dims[2] = grid_slices(l);
     g->spacing[0] = f->has_ps ? f->ps[1] : 1.0;
     g->spacing[1] = f->has_ps ? f->ps[0] : 1.0;
     double fallback = f->between > 0 ? f->between : f->thick > 0 ? f->thick : 1.0;
@@ -637,6 +659,10 @@ deid_status deid_volume_from_series(const deid_series *series, deid_volume **out
     const deid_dataset *first = series->v[l.idx[0]].ds;
     deid_volume *v = NULL;
     st = volume_for(pl, &l, is_hounsfield(&first->root, NULL), "series", &v);
+    size_t nk = v ? v->geom.dims[2] : 0;
+    uint8_t *filled = st == DEID_OK ? deid__calloc(nk, 1) : NULL;
+    if (st == DEID_OK && !filled)
+        st = DEID_ERR_NOMEM;
     for (size_t k = 0; st == DEID_OK && k < l.n; k++) {
         const deid__slice *s = &series->v[l.idx[k]];
         const char *what = s->path ? s->path : "slice";
@@ -646,9 +672,31 @@ deid_status deid_volume_from_series(const deid_series *series, deid_volume **out
             deid__error_prefix(what);
             break;
         }
-        st = copy_frame(v, k, img, 0, &pl[l.idx[k]], what);
+        size_t kk = grid_index(&l, k, nk);
+        st = copy_frame(v, kk, img, 0, &pl[l.idx[k]], what);
+        filled[kk] = 1;
         deid_image_free(img);
     }
+    /* missing slices (a gap in the series): a copy of the nearest slice, so defacing sees
+     * continuous anatomy; they are not written back (no slice of the series lies there) */
+    size_t plane_n = v ? v->geom.dims[0] * v->geom.dims[1] : 0;
+    for (size_t kk = 0; st == DEID_OK && kk < nk; kk++) {
+        if (filled[kk])
+            continue;
+        size_t d = 1, from = kk;
+        for (; d < nk; d++) {
+            if (kk >= d && filled[kk - d]) {
+                from = kk - d;
+                break;
+            }
+            if (kk + d < nk && filled[kk + d]) {
+                from = kk + d;
+                break;
+            }
+        }
+        memcpy(v->vox + kk * plane_n, v->vox + from * plane_n, plane_n * sizeof *v->vox);
+    }
+    free(filled);
     free(pl);
     layout_free(&l);
     if (st != DEID_OK) {
