@@ -817,7 +817,10 @@ deid_status deid_volume_to_enhanced(const deid_volume *vol, const deid_series *s
         return st;
     char pi[20];
     text(b.first, T_PHOTOMETRIC, pi, sizeof pi);
-    if (strcmp(pi, "MONOCHROME1") || b.enhanced) /* Enhanced CT allows MONOCHROME2 only */
+    if (!strcmp(pi, "MONOCHROME1") && b.enhanced) /* its stored values would show inverted */
+        return deid__fail(DEID_ERR_UNSUPPORTED, M,
+                          "enhanced: Enhanced CT allows MONOCHROME2 only (slices are MONOCHROME1)");
+    if (strcmp(pi, "MONOCHROME1"))
         snprintf(pi, sizeof pi, "%s", "MONOCHROME2");
     const deid_elem *r = deid__item_find(b.first, T_PIXEL_REPR);
     int source_signed = r && r->value && r->len >= 2 && r->value[0] == 1;

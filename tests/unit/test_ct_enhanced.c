@@ -86,12 +86,14 @@ static deid_dataset *make_slice(size_t k)
     return ds;
 }
 
-static deid_series *make_series(void)
+/* The SLICES slices added out of order, but slice `skip` (none when >= SLICES). */
+static deid_series *make_series(size_t skip)
 {
     deid_series *s;
     CHECK_OK(deid_series_new(&s));
     for (size_t a = 0; a < SLICES; a++)
-        CHECK_OK(deid_series_add(s, make_slice((a * 3 + 1) % SLICES), NULL));
+        if ((a * 3 + 1) % SLICES != skip)
+            CHECK_OK(deid_series_add(s, make_slice((a * 3 + 1) % SLICES), NULL));
     CHECK_OK(deid_series_sort(s, NULL));
     return s;
 }
@@ -315,7 +317,7 @@ static void check_no_invented(const deid_dataset *out, const deid_dataset *first
 
 static void test_synthetic(void)
 {
-    deid_series *s = make_series();
+    deid_series *s = make_series(SLICES);
     deid_volume *v = NULL;
     CHECK_OK(deid_volume_from_series(s, &v));
     if (!v) {
@@ -395,6 +397,41 @@ static void test_synthetic(void)
     deid_dataset_free(out);
     vox[0] = -40000; /* now they span more than 16 bits */
     CHECK(deid_volume_to_enhanced(v, s, 0, &none) == DEID_ERR_UNSUPPORTED && none == NULL);
+    /* MONOCHROME1 slices: kept in Legacy Converted, refused by Enhanced CT (MONOCHROME2 only) */
+    vox[0] = 40000;
+    CHECK_OK(deid_dataset_set_string(deid_series_dataset(s, 0), DEID_TAG(0x0028, 0x0004),
+                                     "MONOCHROME1"));
+    CHECK(deid_volume_to_enhanced(v, s, 1, &none) == DEID_ERR_UNSUPPORTED && none == NULL);
+    char pi[20] = "";
+    out = NULL;
+    CHECK_OK(deid_volume_to_enhanced(v, s, 0, &out));
+    CHECK(out && deid_dataset_get_string(out, DEID_TAG(0x0028, 0x0004), pi, sizeof pi) == DEID_OK &&
+          !strcmp(pi, "MONOCHROME1"));
+    deid_dataset_free(out);
+    deid_volume_free(v);
+    deid_series_free(s);
+}
+
+/* A series with a missing slice: the volume's filled frame takes the nearest slice as its
+ * conversion source, every frame has its own position. */
+static void test_missing_slice(void)
+{
+    deid_series *s = make_series(2);
+    deid_volume *v = NULL;
+    CHECK_OK(deid_volume_from_series(s, &v));
+    deid_dataset *out = NULL;
+    if (v)
+        CHECK_OK(deid_volume_to_enhanced(v, s, 0, &out));
+    if (out) {
+        check_frames(out, v, 0);
+        check_round_trip(out, v);
+        const char *dir = check_tmpdir("ct_enhanced");
+        char path[4200];
+        snprintf(path, sizeof path, "%s/missing.dcm", dir ? dir : "/tmp");
+        CHECK_OK(deid_dataset_write_file(out, path));
+        CHECK(dciodvfy_errors(path, "missing slice legacy") <= 0);
+    }
+    deid_dataset_free(out);
     deid_volume_free(v);
     deid_series_free(s);
 }
@@ -463,6 +500,7 @@ static void test_head_ct(void)
 int main(void)
 {
     test_synthetic();
+    test_missing_slice();
     test_head_ct();
     return check_done("test_ct_enhanced");
 }
