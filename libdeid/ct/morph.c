@@ -494,6 +494,8 @@ typedef struct hist_ctx {
     const deid_volume *v;
     int64_t lo, range;    /* stored values lo .. lo + range - 1 */
     size_t nbins;
+    uint64_t mul;         /* bin = (stored - lo) * mul >> 32 */
+    size_t step;          /* every step-th voxel: peaks and thresholds need no more */
     deid__above floor;    /* only voxels above it (histogram of the body) */
     int use_floor;
     uint64_t *h;          /* threads x nbins */
@@ -514,8 +516,8 @@ static void hist_range(void *p, size_t b0, size_t b1)
     if (c->pass == 0) {
         int32_t mn = INT32_MAX, mx = INT32_MIN;
         size_t seen = 0;
-        for (size_t i = b0; i < b1; i++) {
-            if (c->use_floor && !deid__is_above(c->floor, x[i]))
+        for (size_t i = b0 - b0 % c->step; i < b1; i += c->step) {
+            if (i < b0 || (c->use_floor && !deid__is_above(c->floor, x[i])))
                 continue;
             mn = x[i] < mn ? x[i] : mn;
             mx = x[i] > mx ? x[i] : mx;
@@ -527,11 +529,10 @@ static void hist_range(void *p, size_t b0, size_t b1)
         return;
     }
     uint64_t *h = c->h + u * c->nbins;
-    for (size_t i = b0; i < b1; i++) {
-        if (c->use_floor && !deid__is_above(c->floor, x[i]))
+    for (size_t i = b0 - b0 % c->step; i < b1; i += c->step) {
+        if (i < b0 || (c->use_floor && !deid__is_above(c->floor, x[i])))
             continue;
-        size_t bin = (size_t)(((int64_t)x[i] - c->lo) * (int64_t)c->nbins / c->range);
-        h[bin]++;
+        h[(size_t)(((uint64_t)((int64_t)x[i] - c->lo) * c->mul) >> 32)]++;
     }
 }
 
@@ -547,6 +548,7 @@ static deid_status histogram(const deid_volume *v, int use_floor, deid__above fl
     c.use_floor = use_floor;
     c.floor = floor;
     c.threads = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
+    c.step = v->n / ((size_t)1 << 23) + 1;
     if (c.threads > v->n)
         c.threads = (unsigned)v->n;
     int32_t mins[MAX_THREADS], maxs[MAX_THREADS];
@@ -569,6 +571,7 @@ static deid_status histogram(const deid_volume *v, int use_floor, deid__above fl
     c.lo = mn;
     c.range = (int64_t)mx - mn + 1;
     c.nbins = c.range < NBINS ? (size_t)c.range : NBINS;
+    c.mul = ((uint64_t)c.nbins << 32) / (uint64_t)c.range;
     c.h = deid__calloc((size_t)c.threads * c.nbins, sizeof *c.h);
     if (!c.h)
         return DEID_ERR_NOMEM;
