@@ -206,13 +206,37 @@ def arch(y0, k, xmax, hw, z0, z1, gaps=0):
     return bbox, fn
 
 
+class Table:
+    """Piecewise-linear functions of one coordinate sampled every 0.05 mm (np.interp, clamped
+    at the ends, but a gather instead of a search: the loft is evaluated on millions of
+    voxels)."""
+    STEP = 0.05
+
+    def __init__(self, xs, **ys):
+        self.x0 = float(xs[0])
+        n = int(math.ceil((xs[-1] - xs[0]) / self.STEP)) + 1
+        grid = self.x0 + self.STEP * np.arange(n)
+        self.n = n
+        self.t = {k: np.interp(grid, xs, v).astype(np.float32) for k, v in ys.items()}
+
+    def index(self, X):
+        i = (X - _f32(self.x0)) * _f32(1 / self.STEP) + _f32(0.5)
+        return np.clip(i, 0, self.n - 1).astype(np.intp)
+
+    def __call__(self, X, key):
+        return self.t[key][self.index(X)]
+
+
+LOFT = Table(LOFT_Z, a=LOFT_A, yc=LOFT_YC, bf=LOFT_BF, bb=LOFT_BB, pf=LOFT_PF)
+FLOOR = Table(FLOOR_Y, z=FLOOR_Z)
+NOSE = Table(NOSE_Z, yn=NOSE_YN, w=NOSE_W)
+
+
 def loft_params(Z, d):
-    a = np.interp(Z, LOFT_Z, LOFT_A).astype(np.float32) - _f32(d)
-    yc = np.interp(Z, LOFT_Z, LOFT_YC).astype(np.float32)
-    bf = np.interp(Z, LOFT_Z, LOFT_BF).astype(np.float32) - _f32(d)
-    bb = np.interp(Z, LOFT_Z, LOFT_BB).astype(np.float32) - _f32(d)
-    pf = np.interp(Z, LOFT_Z, LOFT_PF).astype(np.float32)
-    return a, yc, bf, bb, pf
+    i = LOFT.index(Z)
+    t = LOFT.t
+    return (t["a"][i] - _f32(d), t["yc"][i], t["bf"][i] - _f32(d), t["bb"][i] - _f32(d),
+            t["pf"][i])
 
 
 def loft(d=0.0, zmin=-1e4, zmax=LOFT_TOP, scale_xy=1.0):
@@ -239,7 +263,7 @@ def cavity(d=0.0):
     bbox, ell = ellipsoid(c, r, d)
 
     def fn(X, Y, Z):
-        floor = np.interp(Y, FLOOR_Y, FLOOR_Z).astype(np.float32) + _f32(d)
+        floor = FLOOR(Y, "z") + _f32(d)
         return ell(X, Y, Z) & (Z > floor)
     return bbox, fn
 
@@ -250,8 +274,9 @@ def nose(d=0.0):
     bbox = ([-max(NOSE_W), min(NOSE_YN) - 1, NOSE_Z[0]], [max(NOSE_W), NOSE_BASE_Y, NOSE_Z[-1]])
 
     def fn(X, Y, Z):
-        yn = np.interp(Z, NOSE_Z, NOSE_YN).astype(np.float32) + _f32(d)
-        w = np.interp(Z, NOSE_Z, NOSE_W).astype(np.float32)
+        i = NOSE.index(Z)
+        yn = NOSE.t["yn"][i] + _f32(d)
+        w = NOSE.t["w"][i]
         s = np.clip((Y - yn) / (_f32(NOSE_BASE_Y) - yn), 0, 1)
         half = _f32(NOSE_RIDGE) + (w - _f32(NOSE_RIDGE)) * np.sqrt(s) - _f32(d)
         return ((Y > yn) & (Y < _f32(NOSE_BASE_Y)) & (np.abs(X) < half)
@@ -433,7 +458,7 @@ def render_slab(s, holder):
     # skull vault: outer table, diploe, inner table; base from the fossae floor down 11 mm
     vault_shape = ellipsoid(*SKULL_OUT)
     vault = R((vault_shape[0], lambda X, Y, Z: vault_shape[1](X, Y, Z)
-               & (Z > np.interp(Y, FLOOR_Y, FLOOR_Z).astype(np.float32) - _f32(11))))
+               & (Z > FLOOR(Y, "z") - _f32(11))))
     cav = R(cavity())
     paint(vault & ~cav, 1400.0, True)
     paint(vault & R(ellipsoid(SKULL_OUT[0], SKULL_OUT[1], 2.2)) & ~R(cavity(-2.2)), 650.0, True)
