@@ -15,6 +15,7 @@
 #include "deid/batch.h"
 #include "deid/us.h"
 #include "deid/text.h"
+#include "deid/ct.h"
 
 #ifdef __cplusplus
 extern "C" {

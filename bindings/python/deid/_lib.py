@@ -111,6 +111,7 @@ class BatchOptions(ctypes.Structure):
         ("us", ctypes.POINTER(UsOptions)),
         ("text", ctypes.c_void_p),  # const deid_text_options * (not exposed yet)
         ("text_phi", ctypes.c_void_p),  # const deid_text_phi *
+        ("ct", ctypes.c_void_p),  # const deid_ct_options * (not exposed yet)
     ]
 
 
@@ -143,10 +144,13 @@ class BatchSummary(ctypes.Structure):
         ("text_kept", ctypes.c_size_t),
         ("text_residual_failed", ctypes.c_size_t),
         ("seconds_ocr", ctypes.c_double),
+        ("ct_series", ctypes.c_size_t),
+        ("ct_failed", ctypes.c_size_t),
+        ("ct_altered", ctypes.c_uint64),
+        ("seconds_deface", ctypes.c_double),
     ]
 
 
-PROFILE_OPTIONS_VERSION = 1
 class VolumeGeometry(ctypes.Structure):
     """``deid_volume_geometry``."""
 
@@ -191,6 +195,7 @@ class DefaceReport(ctypes.Structure):
     ]
 
 
+PROFILE_OPTIONS_VERSION = 1
 DEFACE_OPTIONS_VERSION = 1
 BATCH_OPTIONS_VERSION = 1
 READ_OPTIONS_VERSION = 1
