@@ -19,6 +19,7 @@ enum {
     X_NIFTI_ROOT_OUT,
     X_NRRD,
     X_NO_DICOM,
+    X_ENHANCED,
     X_QC_DIR,
     X_WORKDIR,
     X_MIN_SLICES,
@@ -41,6 +42,8 @@ static const cli_extra extra[] = {
     {"nifti-root-out", "DIR", "also write <DIR>/<relative dir>/<series>.nii.gz per series"},
     {"nrrd", NULL, "also write <series>.nrrd (beside the NIfTI files, or in HEADERS)"},
     {"no-dicom", NULL, "write no DICOM (NIfTI/NRRD only)"},
+    {"enhanced", "KIND", "one multi-frame DICOM file per series instead of one per slice: "
+     "legacy (Legacy Converted Enhanced CT) or ct (Enhanced CT)"},
     {"qc-dir", "DIR", "a front/side skin render per series, before and after: DIR/<rel>/"
      "<series>.png"},
     {"workdir", "DIR", "also -w DIR: QC renders go to DIR/qc and the log to DIR/deid-ct.log "
@@ -83,6 +86,10 @@ static int on_extra(void *user, size_t index, const char *arg)
     case X_NIFTI_ROOT_OUT: o->nifti_dir = arg; return 0;
     case X_NRRD: o->nrrd = 1; return 0;
     case X_NO_DICOM: o->dicom = 0; return 0;
+    case X_ENHANCED: {
+        static const char *const kinds[] = {"slices", "legacy", "ct"};
+        return cli_choice(u->c, "enhanced", arg, kinds, 3, &o->enhanced);
+    }
     case X_QC_DIR: o->qc_dir = arg; return 0;
     case X_WORKDIR: u->workdir = arg; return 0;
     case X_MIN_SLICES:

@@ -286,6 +286,11 @@ typedef struct deid_ct_options {
                                  Data is replaced) and their input names; default 0: headers
                                  go through the batch's profile like every other tool's */
     int dicom;                /* 1 (default): write the DICOM slices; 0: no DICOM output */
+    int enhanced;             /* with dicom: 0 (default): one file per slice; 1: one Legacy
+                                 Converted Enhanced CT file per series; 2: one Enhanced CT
+                                 file per series (deid_volume_to_enhanced, then the profile
+                                 unless keep_headers); its keys.csv row names the first
+                                 slice's path */
     const char *nifti_dir;    /* write <nifti_dir>/<relative dir>/<series>.nii.gz (named
                                  after the written Series Instance UID); NULL = none */
     int nrrd;                 /* 1: also <series>.nrrd beside the NIfTI file (in nifti_dir,
@@ -297,7 +302,7 @@ typedef struct deid_ct_options {
 } deid_ct_options;
 
 #define DEID_CT_OPTIONS_INIT                                                                     \
-    {DEID_CT_OPTIONS_VERSION, 1, DEID_DEFACE_OPTIONS_INIT, 0, 1, NULL, 0, NULL, 0}
+    {DEID_CT_OPTIONS_VERSION, 1, DEID_DEFACE_OPTIONS_INIT, 0, 1, 0, NULL, 0, NULL, 0}
 
 /* Fill `opts` with defaults; DEID_ERR_ARGUMENT for an unknown version. */
 DEID_API deid_status deid_ct_options_init(deid_ct_options *opts, unsigned version);

@@ -224,6 +224,52 @@ static deid_batch_outcome write_kept(deid_batch_worker *w, const deid_batch_entr
     return o;
 }
 
+/* One multi-frame object for the whole series (deid_ct_options.enhanced), written through the
+ * profile as the series' first slice (its keys.csv row) or with the headers kept. The other
+ * slices count as done with it. Returns the number of slices it holds (0 when it failed);
+ * `name` receives the written Series Instance UID. */
+static size_t write_enhanced(deid_batch_worker *w, const deid_batch_entry *v, size_t n,
+                             deid_series *s, const deid_volume *vol, char *name, size_t cap)
+{
+    deid_batch_job *run = w->run;
+    const deid_batch *b = run->batch;
+    deid_dataset *enh = NULL;
+    deid_status st = deid_volume_to_enhanced(vol, s, b->ct.enhanced == 2, &enh);
+    if (st != DEID_OK) {
+        const char *why = deid_last_error();
+        for (size_t i = 0; i < n; i++) {
+            deid__batch_log(run, DEID_LOG_ERROR, "%s: series not written: %s", v[i].path, why);
+            w->failed++;
+        }
+        return 0;
+    }
+    deid_batch_outcome o;
+    if (b->ct.keep_headers) {
+        o = write_kept(w, &v[0], enh);
+        if (o == DEID_BATCH_OK)
+            deid_dataset_get_string(enh, TAG_SERIES_UID, name, cap);
+    } else {
+        deid_ids after;
+        memset(&after, 0, sizeof after);
+        o = deid__batch_process_dataset(w, &v[0], enh, 1, &after);
+        if (o == DEID_BATCH_OK)
+            snprintf(name, cap, "%s", after.new_series_uid);
+    }
+    deid_dataset_free(enh);
+    count(w, o);
+    for (size_t i = 1; i < n; i++) {
+        if (o == DEID_BATCH_FAILED)
+            deid__batch_log(run, DEID_LOG_ERROR, "%s: series not written (see %s)", v[i].path,
+                            v[0].path);
+        count(w, o);
+    }
+    if (o == DEID_BATCH_OK)
+        deid__batch_log(run, DEID_LOG_INFO, "series in %s: %zu slices in one %s object",
+                        *v[0].rel_dir && !b->flat ? v[0].rel_dir : ".", n,
+                        b->ct.enhanced == 2 ? "Enhanced CT" : "Legacy Converted Enhanced CT");
+    return o == DEID_BATCH_OK ? n : 0;
+}
+
 /* Resume: is every slice of the series written already? */
 static int series_done(deid_batch_worker *w, const deid_batch_entry *v, size_t n)
 {
@@ -231,7 +277,7 @@ static int series_done(deid_batch_worker *w, const deid_batch_entry *v, size_t n
     const deid_batch *b = run->batch;
     if (!b->resume || !b->ct.dicom)
         return 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < (b->ct.enhanced ? 1 : n); i++) {
         if (!b->ct.keep_headers) {
             if (!deid__batch_done_before(run, &v[i]))
                 return 0;
@@ -361,6 +407,10 @@ void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u)
     /* The slices, in series order; each finds its scanned entry by path. */
     char name[DEID_IDS_UID + 1] = "";
     size_t written = 0;
+    if (b->ct.dicom && b->ct.enhanced) {
+        written = write_enhanced(w, v, n, s, vol, name, sizeof name);
+        goto volumes;
+    }
     for (size_t i = 0; i < deid_series_count(s); i++) {
         const char *path = deid_series_path(s, i);
         const deid_batch_entry *e = NULL;
@@ -389,6 +439,7 @@ void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u)
         written += o != DEID_BATCH_FAILED;
         count(w, o);
     }
+volumes:
     if (!b->ct.dicom) {
         /* no DICOM: the volume files are the outputs; name them by the keyed series UID */
         char uid[65] = "";

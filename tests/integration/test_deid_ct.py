@@ -6,6 +6,7 @@ as a root of case folders:
   series; the face slices' pixels changed and the top of the head did not;
 - a file that is no CT slice is skipped with a reason; NIfTI, NRRD and the QC render exist;
 - --keep-headers keeps every header element but the pixel data, under the input names;
+- --enhanced legacy|ct writes one de-identified multi-frame object per series (dciodvfy clean);
 - a resume redoes nothing; a truncated slice fails alone (one line naming the file, exit 1):
   its series is written without it and reported with the gap, and the other cases go on.
 
@@ -168,3 +169,34 @@ def test_broken_slice_fails_alone(cases):
     with open(log, encoding="utf-8") as f:
         series = [ln for ln in f if "series in case1/head" in ln]
     assert len(series) == 1 and "33 slices" in series[0] and "1 missing" in series[0], series
+
+
+@pytest.mark.parametrize("kind,sop", [("legacy", "1.2.840.10008.5.1.4.1.1.2.2"),
+                                      ("ct", "1.2.840.10008.5.1.4.1.1.2.1")])
+def test_enhanced(cases, kind, sop):
+    """--enhanced: one multi-frame object per series, de-identified (no original UID or name
+    anywhere in the file, nested sequences included), dciodvfy without Error."""
+    d, root, head = cases
+    out = os.path.join(d, "enhanced_" + kind)
+    rc, so, se = run(root, out, "--enhanced", kind, "--key",
+                     write_key(os.path.join(d, "k4.key")))
+    assert rc == 0, so + se
+    files = glob.glob(os.path.join(out, "case1", "head", "*.dcm"))
+    assert len(files) == 1, files
+    o = pydicom.dcmread(files[0])
+    assert o.SOPClassUID == sop and int(o.NumberOfFrames) == 34
+    assert o.pixel_array.shape == (34, 512, 512)
+    raw = open(files[0], "rb").read()
+    ins = slices(head).values()
+    for ds in ins:
+        for uid in (ds.SOPInstanceUID, ds.SeriesInstanceUID, ds.StudyInstanceUID):
+            assert uid.encode() not in raw
+    assert str(next(iter(ins)).PatientName).encode() not in raw
+    with open(os.path.join(out, "keys.csv"), newline="", encoding="utf-8") as f:
+        assert len(list(csv.DictReader(f))) == 1
+    if shutil.which("dciodvfy"):
+        p = subprocess.run(["dciodvfy", files[0]], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        errors = [ln for ln in p.stdout.decode(errors="replace").splitlines()
+                  if ln.startswith("Error")]
+        assert not errors, errors
