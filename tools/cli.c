@@ -119,7 +119,8 @@ static void help_line(const char *name, const char *arg, const char *text)
 
 static void usage(const cli_tool *t, FILE *f)
 {
-    fprintf(f, "Usage: %s INPUT OUTPUT [HEADERS] [options]\n", t->name);
+    fprintf(f, "Usage: %s INPUT %s [options]\n", t->name,
+            t->default_output_suffix ? "[OUTPUT [HEADERS]]" : "OUTPUT [HEADERS]");
     if (f == stderr)
         fprintf(f, "Try '%s --help' for more information.\n", t->name);
 }
@@ -292,17 +293,18 @@ int cli_parse(cli *c, const cli_tool *tool, int argc, char **argv)
         c->batch.input = argv[optind];
         c->batch.output_dir = out;
         c->batch.headers_dir = NULL;
-        n = 0;
+        n = -1; /* taken */
     }
-    if (n != 0 && (n < 2 || n > 3)) {
+    if (n >= 0 && (n < 2 || n > 3)) {
         if (n < 2)
-            cli_error(c, "missing INPUT and OUTPUT");
+            cli_error(c, tool->default_output_suffix ? "missing INPUT"
+                                                     : "missing INPUT and OUTPUT");
         else
             cli_error(c, "too many arguments (from '%s')", argv[optind + 3]);
         usage(tool, stderr);
         return CLI_EXIT_USAGE;
     }
-    if (n) {
+    if (n > 0) {
         c->batch.input = argv[optind];
         c->batch.output_dir = argv[optind + 1];
         c->batch.headers_dir = n == 3 ? argv[optind + 2] : NULL;

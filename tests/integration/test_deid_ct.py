@@ -200,3 +200,12 @@ def test_enhanced(cases, kind, sop):
         errors = [ln for ln in p.stdout.decode(errors="replace").splitlines()
                   if ln.startswith("Error")]
         assert not errors, errors
+
+
+def test_usage_errors(cases):
+    """No input: usage error (2). An input without output: <input>_d (tested above)."""
+    rc, out, err = run()
+    assert rc == 2 and "missing INPUT" in err, err
+    rc, out, err = run("-i", "/nonexistent/deid-ct-input", "--key",
+                       write_key(os.path.join(cases[0], "k5.key")))
+    assert rc == 1 and "/nonexistent/deid-ct-input" in err, err
