@@ -13,12 +13,14 @@
 #include "core/core.h"
 #include "dicom/dataset_int.h"
 #include "deid/deid.h"
+#include "ct/ct_int.h"
 #include "profile/profile_int.h"
 
 #define M "batch"
 #define TAG_MODALITY DEID_TAG(0x0008, 0x0060)
 #define TAG_SERIES_UID DEID_TAG(0x0020, 0x000E)
 #define TAG_PIXEL_DATA DEID_TAG(0x7FE0, 0x0010)
+#define TAG_NUMBER_OF_FRAMES DEID_TAG(0x0028, 0x0008)
 
 /* ---- planning ------------------------------------------------------------------------------ */
 
@@ -122,6 +124,78 @@ static void count(deid_batch_worker *w, deid_batch_outcome o)
         w->failed++;
 }
 
+static deid_status deface(deid_batch_worker *w, const char *rel, deid_volume *vol,
+                          deid_volume **before);
+static int series_files(deid_batch_worker *w, const char *rel, const char *name,
+                        const deid_volume *before, const deid_volume *vol);
+static deid_batch_outcome write_kept(deid_batch_worker *w, const deid_batch_entry *e,
+                                     const deid_dataset *ds);
+static int series_done(deid_batch_worker *w, const deid_batch_entry *v, size_t n);
+
+/* One multi-frame CT object (Enhanced CT, Legacy Converted, or any multi-frame CT): its
+ * frames are the volume; defaced, written back into the same object, then written like a
+ * series' slice (profile) or with its header kept. */
+static void multiframe(deid_batch_worker *w, const deid_batch_entry *e, deid_dataset *ds)
+{
+    deid_batch_job *run = w->run;
+    const deid_batch *b = run->batch;
+    const char *rel = b->flat ? "" : e->rel_dir;
+    if (series_done(w, e, 1)) {
+        count(w, deid__batch_skip(run, e->path, "already done"));
+        return;
+    }
+    deid_volume *vol = NULL, *before = NULL;
+    size_t unmatched = 0;
+    deid_status st = deid_volume_from_dataset(ds, &vol);
+    if (st == DEID_OK) {
+        deid_volume_geometry g;
+        deid_volume_get_geometry(vol, &g);
+        deid__batch_log(run, DEID_LOG_INFO, "volume in %s: one object of %zu frames",
+                        *rel ? rel : ".", g.dims[2]);
+        st = deface(w, rel, vol, &before);
+    }
+    if (st == DEID_OK && b->ct.dicom)
+        st = deid__dataset_set_volume(ds, vol, &unmatched);
+    if (st == DEID_OK && unmatched && b->ct.deface)
+        st = deid__fail(DEID_ERR_UNSUPPORTED, M, "%zu frames match no slice of the volume, so "
+                        "their face could not be removed", unmatched);
+    if (st != DEID_OK) {
+        count(w, deid__batch_fail(run, e->path, st));
+        w->ct_failed++;
+        deid_volume_free(before);
+        deid_volume_free(vol);
+        return;
+    }
+    char name[DEID_IDS_UID + 1] = "";
+    deid_batch_outcome o = DEID_BATCH_OK;
+    if (!b->ct.dicom) {
+        char uid[65] = "";
+        if (deid_dataset_get_string(ds, TAG_SERIES_UID, uid, sizeof uid) == DEID_OK)
+            deid_profile_uid(b->profile, uid, name);
+        deid_clear_error();
+    } else if (b->ct.keep_headers) {
+        o = write_kept(w, e, ds);
+        deid_dataset_get_string(ds, TAG_SERIES_UID, name, sizeof name);
+        deid_clear_error();
+    } else {
+        deid_ids after;
+        memset(&after, 0, sizeof after);
+        o = deid__batch_process_dataset(w, e, ds, 1, &after);
+        if (o == DEID_BATCH_OK)
+            snprintf(name, sizeof name, "%s", after.new_series_uid);
+    }
+    count(w, o);
+    int files_ok = o == DEID_BATCH_OK && *name ? series_files(w, rel, name, before ? before : vol,
+                                                              vol)
+                                               : 1;
+    if (o == DEID_BATCH_OK && files_ok)
+        w->ct_series++;
+    else
+        w->ct_failed++;
+    deid_volume_free(before);
+    deid_volume_free(vol);
+}
+
 /* A file that is no slice of a CT volume: say why. */
 static void single(deid_batch_worker *w, const deid_batch_entry *e)
 {
@@ -138,11 +212,18 @@ static void single(deid_batch_worker *w, const deid_batch_entry *e)
         count(w, deid__batch_fail(run, e->path, st));
         return;
     }
-    char modality[17] = "";
+    char modality[17] = "", nf[16] = "";
     deid_dataset_get_string(ds, TAG_MODALITY, modality, sizeof modality);
+    deid_dataset_get_string(ds, TAG_NUMBER_OF_FRAMES, nf, sizeof nf);
     deid_clear_error();
     int ct = !strcmp(modality, "CT");
     int pixels = deid_dataset_has(ds, TAG_PIXEL_DATA);
+    long frames = strtol(nf, NULL, 10);
+    if (ct && pixels && frames > 0 && (size_t)frames >= run->batch->ct.min_slices) {
+        multiframe(w, e, ds);
+        deid_dataset_free(ds);
+        return;
+    }
     deid_dataset_free(ds);
     char why[96];
     if (!ct)
@@ -270,6 +351,28 @@ static size_t write_enhanced(deid_batch_worker *w, const deid_batch_entry *v, si
     return o == DEID_BATCH_OK ? n : 0;
 }
 
+/* The QC copy (when renders are asked for) and the defacing of one volume, logged. */
+static deid_status deface(deid_batch_worker *w, const char *rel, deid_volume *vol,
+                          deid_volume **before)
+{
+    deid_batch_job *run = w->run;
+    const deid_batch *b = run->batch;
+    deid_status st = DEID_OK;
+    if (b->ct_qc_dir)
+        st = deid_volume_copy(vol, before);
+    if (st != DEID_OK || !b->ct.deface)
+        return st;
+    deid_deface_report dr;
+    memset(&dr, 0, sizeof dr);
+    st = deid_volume_deface(vol, &b->ct.face, NULL, &dr);
+    w->seconds_deface += dr.seconds;
+    if (st == DEID_OK) {
+        w->ct_altered += dr.altered;
+        deid__batch_log(run, DEID_LOG_INFO, "deface %s: %s", *rel ? rel : ".", dr.message);
+    }
+    return st;
+}
+
 /* Resume: is every slice of the series written already? */
 static int series_done(deid_batch_worker *w, const deid_batch_entry *v, size_t n)
 {
@@ -372,18 +475,8 @@ void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u)
         deid__batch_log(run, DEID_LOG_INFO, "series in %s: %s", *rel ? rel : ".", rep.message);
     if (st == DEID_OK)
         st = deid_volume_from_series(s, &vol);
-    if (st == DEID_OK && b->ct_qc_dir)
-        st = deid_volume_copy(vol, &before);
-    if (st == DEID_OK && b->ct.deface) {
-        deid_deface_report dr;
-        memset(&dr, 0, sizeof dr);
-        st = deid_volume_deface(vol, &b->ct.face, NULL, &dr);
-        w->seconds_deface += dr.seconds;
-        if (st == DEID_OK) {
-            w->ct_altered += dr.altered;
-            deid__batch_log(run, DEID_LOG_INFO, "deface %s: %s", *rel ? rel : ".", dr.message);
-        }
-    }
+    if (st == DEID_OK)
+        st = deface(w, rel, vol, &before);
     size_t unmatched = 0;
     if (st == DEID_OK && b->ct.dicom)
         st = deid_series_set_volume(s, vol, &unmatched);

@@ -35,6 +35,13 @@ static inline double deid__vol_value(const deid_volume *v, int32_t s)
     return s * v->slope + v->intercept;
 }
 
+/* Write a volume back into the multi-frame object it came from (deid_volume_from_dataset):
+ * each frame takes the volume slice at its position (frames matching none are left as they
+ * were and counted in *unmatched, may be NULL), converted to the frame's rescale and clamped
+ * to the object's bits; Pixel Data re-encoded uncompressed. DEID_ERR_ARGUMENT when sizes
+ * differ; decoding errors as deid_image_decode. */
+deid_status deid__dataset_set_volume(deid_dataset *ds, const deid_volume *vol, size_t *unmatched);
+
 /* The stored value nearest to modality value `value`, clamped to int32. */
 int32_t deid__vol_stored(const deid_volume *v, double value);
 

@@ -647,6 +647,29 @@ static deid_status copy_frame(deid_volume *v, size_t k, const deid_image *img, s
     return DEID_OK;
 }
 
+/* Missing slices (a gap in the series): a copy of the nearest filled slice, so defacing sees
+ * continuous anatomy; they are not written back (no slice lies there). */
+static void fill_gaps(deid_volume *v, const uint8_t *filled)
+{
+    size_t nk = v->geom.dims[2], plane_n = v->geom.dims[0] * v->geom.dims[1];
+    for (size_t kk = 0; kk < nk; kk++) {
+        if (filled[kk])
+            continue;
+        size_t from = kk;
+        for (size_t d = 1; d < nk; d++) {
+            if (kk >= d && filled[kk - d]) {
+                from = kk - d;
+                break;
+            }
+            if (kk + d < nk && filled[kk + d]) {
+                from = kk + d;
+                break;
+            }
+        }
+        memcpy(v->vox + kk * plane_n, v->vox + from * plane_n, plane_n * sizeof *v->vox);
+    }
+}
+
 deid_status deid_volume_from_series(const deid_series *series, deid_volume **out)
 {
     if (!series || !out)
@@ -677,25 +700,8 @@ deid_status deid_volume_from_series(const deid_series *series, deid_volume **out
         filled[kk] = 1;
         deid_image_free(img);
     }
-    /* missing slices (a gap in the series): a copy of the nearest slice, so defacing sees
-     * continuous anatomy; they are not written back (no slice of the series lies there) */
-    size_t plane_n = v ? v->geom.dims[0] * v->geom.dims[1] : 0;
-    for (size_t kk = 0; st == DEID_OK && kk < nk; kk++) {
-        if (filled[kk])
-            continue;
-        size_t d = 1, from = kk;
-        for (; d < nk; d++) {
-            if (kk >= d && filled[kk - d]) {
-                from = kk - d;
-                break;
-            }
-            if (kk + d < nk && filled[kk + d]) {
-                from = kk + d;
-                break;
-            }
-        }
-        memcpy(v->vox + kk * plane_n, v->vox + from * plane_n, plane_n * sizeof *v->vox);
-    }
+    if (st == DEID_OK)
+        fill_gaps(v, filled);
     free(filled);
     free(pl);
     layout_free(&l);
@@ -732,6 +738,27 @@ static void legacy_positions(const deid_item *root, plane *pl, size_t n)
     free(off);
 }
 
+/* The planes of a multi-frame object's n frames: its own attributes, then the shared and the
+ * frame's functional groups, legacy positions filled in. NULL when out of memory. */
+static plane *frame_planes(const deid_dataset *ds, size_t n)
+{
+    plane *pl = deid__calloc(n, sizeof *pl);
+    if (!pl)
+        return NULL;
+    const deid_item *shared = seq_item(&ds->root, T_SHARED_FG, 0);
+    for (size_t f = 0; f < n; f++) {
+        plane_defaults(&pl[f]);
+        plane_read(&ds->root, &pl[f]);
+        pl[f].has_inst = 0;
+        plane_read_group(shared, &pl[f]);
+        plane_read_group(seq_item(&ds->root, T_PERFRAME_FG, f), &pl[f]);
+        pl[f].inst = (long)f;
+        pl[f].has_inst = 1;
+    }
+    legacy_positions(&ds->root, pl, n);
+    return pl;
+}
+
 deid_status deid_volume_from_dataset(const deid_dataset *ds, deid_volume **out)
 {
     if (!ds || !out)
@@ -745,20 +772,10 @@ deid_status deid_volume_from_dataset(const deid_dataset *ds, deid_volume **out)
     if (nf > 1e7)
         return deid__fail(DEID_ERR_LIMIT, M, "%s: %.0f frames", what, nf);
     size_t n = (size_t)nf;
-    plane *pl = deid__calloc(n, sizeof *pl);
+    plane *pl = frame_planes(ds, n);
     if (!pl)
         return DEID_ERR_NOMEM;
     const deid_item *shared = seq_item(&ds->root, T_SHARED_FG, 0);
-    for (size_t f = 0; f < n; f++) {
-        plane_defaults(&pl[f]);
-        plane_read(&ds->root, &pl[f]);
-        pl[f].has_inst = 0;
-        plane_read_group(shared, &pl[f]);
-        plane_read_group(seq_item(&ds->root, T_PERFRAME_FG, f), &pl[f]);
-        pl[f].inst = (long)f;
-        pl[f].has_inst = 1;
-    }
-    legacy_positions(&ds->root, pl, n);
     layout l;
     deid_status st = layout_make(pl, n, &l);
     if (st != DEID_OK) {
@@ -774,8 +791,18 @@ deid_status deid_volume_from_dataset(const deid_dataset *ds, deid_volume **out)
     if (st == DEID_OK && img->frames < n)
         st = deid__fail(DEID_ERR_NO_PIXELS, M, "%s: %zu frames decoded of %zu", what,
                         img->frames, n);
-    for (size_t k = 0; st == DEID_OK && k < n; k++)
-        st = copy_frame(v, k, img, l.idx[k], &pl[l.idx[k]], what);
+    size_t nk = v ? v->geom.dims[2] : 0;
+    uint8_t *filled = st == DEID_OK ? deid__calloc(nk, 1) : NULL;
+    if (st == DEID_OK && !filled)
+        st = DEID_ERR_NOMEM;
+    for (size_t k = 0; st == DEID_OK && k < n; k++) {
+        size_t kk = grid_index(&l, k, nk);
+        st = copy_frame(v, kk, img, l.idx[k], &pl[l.idx[k]], what);
+        filled[kk] = 1;
+    }
+    if (st == DEID_OK)
+        fill_gaps(v, filled);
+    free(filled);
     deid_image_free(img);
     free(pl);
     layout_free(&l);
@@ -928,6 +955,72 @@ deid_status deid_series_set_volume(deid_series *series, const deid_volume *vol,
         if (st != DEID_OK)
             deid__error_prefix(series->v[i].path ? series->v[i].path : "slice");
     }
+    free(pl);
+    layout_free(&l);
+    if (st == DEID_OK && unmatched)
+        *unmatched = missed;
+    return st;
+}
+
+deid_status deid__dataset_set_volume(deid_dataset *ds, const deid_volume *vol, size_t *unmatched)
+{
+    if (!ds || !vol)
+        return deid__fail(DEID_ERR_ARGUMENT, M, "dataset_set_volume: NULL argument");
+    const char *what = ds->name ? ds->name : "dataset";
+    double nf = 1;
+    if (text_numbers(&ds->root, T_FRAMES, &nf, 1) != 1 || nf < 1)
+        nf = 1;
+    if (nf > 1e7)
+        return deid__fail(DEID_ERR_LIMIT, M, "%s: %.0f frames", what, nf);
+    size_t n = (size_t)nf;
+    plane *pl = frame_planes(ds, n);
+    if (!pl)
+        return DEID_ERR_NOMEM;
+    layout l;
+    deid_status st = layout_make(pl, n, &l);
+    if (st != DEID_OK) {
+        free(pl);
+        return st;
+    }
+    deid_image *img = NULL;
+    st = deid_image_decode(ds, 0, 0, 0, &img);
+    if (st == DEID_OK && (img->frames < n || img->samples != 1 ||
+                          img->rows != vol->geom.dims[1] || img->cols != vol->geom.dims[0]))
+        st = deid__fail(DEID_ERR_ARGUMENT, M, "%s: %zu frames of %zu x %zu do not match the "
+                        "volume's %zu x %zu", what, img->frames, img->cols, img->rows,
+                        vol->geom.dims[0], vol->geom.dims[1]);
+    size_t missed = 0, plane_n = vol->geom.dims[0] * vol->geom.dims[1];
+    int64_t lo = img && img->is_signed ? -(INT64_C(1) << (img->bits - 1)) : 0;
+    int64_t hi = img ? (img->is_signed ? (INT64_C(1) << (img->bits - 1)) - 1
+                                       : (INT64_C(1) << img->bits) - 1) : 0;
+    for (size_t f = 0; st == DEID_OK && f < n; f++) {
+        long k = l.geo ? nearest_slice(vol, pl[f].ipp) : (f < vol->geom.dims[2] ? (long)f : -1);
+        if (k < 0) {
+            missed++;
+            continue;
+        }
+        const int32_t *src = vol->vox + (size_t)k * plane_n;
+        int same = pl[f].slope == vol->slope && pl[f].intercept == vol->intercept;
+        for (size_t i = 0; i < plane_n; i++) {
+            double t = src[i];
+            if (!same)
+                t = floor((deid__vol_value(vol, src[i]) - pl[f].intercept) / pl[f].slope + 0.5);
+            int64_t v = t < (double)lo ? lo : t > (double)hi ? hi : (int64_t)t;
+            size_t at = f * plane_n + i;
+            if (img->bits == 8)
+                img->data[at] = (uint8_t)v;
+            else if (img->is_signed)
+                ((int16_t *)(void *)img->data)[at] = (int16_t)v;
+            else
+                ((uint16_t *)(void *)img->data)[at] = (uint16_t)v;
+        }
+    }
+    if (st == DEID_OK) {
+        deid_encode_options o = DEID_ENCODE_OPTIONS_INIT;
+        o.codec = DEID_CODEC_UNCOMPRESSED;
+        st = deid_dataset_set_pixels(ds, img, &o);
+    }
+    deid_image_free(img);
     free(pl);
     layout_free(&l);
     if (st == DEID_OK && unmatched)

@@ -6,7 +6,8 @@ as a root of case folders:
   series; the face slices' pixels changed and the top of the head did not;
 - a file that is no CT slice is skipped with a reason; NIfTI, NRRD and the QC render exist;
 - --keep-headers keeps every header element but the pixel data, under the input names;
-- --enhanced legacy|ct writes one de-identified multi-frame object per series (dciodvfy clean);
+- --enhanced legacy|ct writes one de-identified multi-frame object per series (dciodvfy clean),
+  and such a multi-frame object as input is defaced as one volume;
 - a resume redoes nothing; a truncated slice fails alone (one line naming the file, exit 1):
   its series is written without it and reported with the gap, and the other cases go on.
 
@@ -209,3 +210,29 @@ def test_usage_errors(cases):
     rc, out, err = run("-i", "/nonexistent/deid-ct-input", "--key",
                        write_key(os.path.join(cases[0], "k5.key")))
     assert rc == 1 and "/nonexistent/deid-ct-input" in err, err
+
+
+def test_multiframe_input(cases):
+    """A multi-frame CT object (here a Legacy Converted Enhanced CT made by deid-ct itself
+    without defacing) is a volume too: defaced and written back into one object."""
+    d, root, head = cases
+    key = write_key(os.path.join(d, "k6.key"))
+    src, hdr, out = (os.path.join(d, "mf_in"), os.path.join(d, "mf_hdr"),
+                     os.path.join(d, "mf_out"))
+    rc, so, se = run(os.path.join(root, "case1"), src, hdr, "--enhanced", "legacy",
+                     "--no-deface", "--no-json", "--key", key)
+    assert rc == 0, so + se
+    rc, so, se = run(src, out, os.path.join(d, "mf_hdr2"), "--key", key)
+    assert rc == 0, so + se
+    a_files = glob.glob(os.path.join(src, "**", "*.dcm"), recursive=True)
+    b_files = glob.glob(os.path.join(out, "**", "*.dcm"), recursive=True)
+    assert len(a_files) == len(b_files) == 1
+    a = pydicom.dcmread(a_files[0]).pixel_array
+    b = pydicom.dcmread(b_files[0]).pixel_array
+    assert a.shape == b.shape == (34, 512, 512)
+    changed = [int((a[k] != b[k]).sum()) for k in range(34)]
+    assert sum(changed) > 10000, changed
+    top = int(np.argmax([float(p[2]) for p in (
+        fg.PlanePositionSequence[0].ImagePositionPatient
+        for fg in pydicom.dcmread(a_files[0]).PerFrameFunctionalGroupsSequence)]))
+    assert changed[top] == 0, changed
