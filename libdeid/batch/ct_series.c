@@ -124,13 +124,206 @@ static void count(deid_batch_worker *w, deid_batch_outcome o)
         w->failed++;
 }
 
-static deid_status deface(deid_batch_worker *w, const char *rel, deid_volume *vol,
-                          deid_volume **before);
-static int series_files(deid_batch_worker *w, const char *rel, const char *name,
-                        const deid_volume *before, const deid_volume *vol);
+/* Path <root>/<rel>/<stem><ext>; NULL when out of memory. */
+static char *out_path(const char *root, const char *rel, const char *stem, const char *ext)
+{
+    deid_buf p = {0};
+    if (deid__buf_printf(&p, "%s%s%s/%s%s", root, *rel ? "/" : "", rel, stem, ext) != 0) {
+        deid__buf_free(&p);
+        return NULL;
+    }
+    return p.data;
+}
+
+/* The directory part of `path` created. */
+static deid_status mkdirs_for(const char *path)
+{
+    char *dir = deid__strdup(path);
+    if (!dir)
+        return DEID_ERR_NOMEM;
+    char *slash = strrchr(dir, '/');
+    deid_status st = DEID_OK;
+    if (slash && slash != dir) {
+        *slash = '\0';
+        st = deid__mkdirs(dir);
+    }
+    free(dir);
+    return st;
+}
+
+/* Fail every file of the series with the one reason. */
+static void fail_all(deid_batch_worker *w, const deid_batch_entry *v, size_t n,
+                     const char *reason)
+{
+    for (size_t i = 0; i < n; i++) {
+        deid__batch_log(w->run, DEID_LOG_ERROR, "%s: %s", v[i].path, reason);
+        w->failed++;
+    }
+    w->ct_failed++;
+}
+
+/* Keep-headers mode: where an input is written (its own name, with the prefix); NULL when out
+ * of memory. */
+static char *kept_path(const deid_batch_job *run, const deid_batch_entry *e)
+{
+    const deid_batch *b = run->batch;
+    const char *base = strrchr(e->path, '/');
+    deid_buf stem = {0};
+    if (deid__buf_printf(&stem, "%s%s", b->prefix ? b->prefix : "",
+                         base ? base + 1 : e->path) != 0) {
+        deid__buf_free(&stem);
+        return NULL;
+    }
+    char *path = out_path(run->out_root, b->flat ? "" : e->rel_dir, stem.data, "");
+    deid__buf_free(&stem);
+    return path;
+}
+
+/* Keep-headers mode: the slice with its header as it was, under its input name. */
 static deid_batch_outcome write_kept(deid_batch_worker *w, const deid_batch_entry *e,
-                                     const deid_dataset *ds);
-static int series_done(deid_batch_worker *w, const deid_batch_entry *v, size_t n);
+                                     const deid_dataset *ds)
+{
+    deid_batch_job *run = w->run;
+    const deid_batch *b = run->batch;
+    char *path = kept_path(run, e);
+    if (!path)
+        return deid__batch_fail(run, e->path, DEID_ERR_NOMEM);
+    deid_status st = mkdirs_for(path);
+    if (st == DEID_OK)
+        st = deid__dataset_write_file(ds, path, b->durable ? DEID_WRITE_SYNC : 0);
+    deid_batch_outcome o;
+    if (st != DEID_OK) {
+        o = deid__batch_fail(run, e->path, st);
+    } else {
+        deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (headers kept)", e->path, path);
+        o = DEID_BATCH_OK;
+    }
+    free(path);
+    return o;
+}
+
+/* One multi-frame object for the whole series (deid_ct_options.enhanced), written through the
+ * profile as the series' first slice (its keys.csv row) or with the headers kept. The other
+ * slices count as done with it. Returns the number of slices it holds (0 when it failed);
+ * `name` receives the written Series Instance UID. */
+static size_t write_enhanced(deid_batch_worker *w, const deid_batch_entry *v, size_t n,
+                             deid_series *s, const deid_volume *vol, char *name, size_t cap)
+{
+    deid_batch_job *run = w->run;
+    const deid_batch *b = run->batch;
+    deid_dataset *enh = NULL;
+    deid_status st = deid_volume_to_enhanced(vol, s, b->ct.enhanced == 2, &enh);
+    if (st != DEID_OK) {
+        const char *why = deid_last_error();
+        for (size_t i = 0; i < n; i++) {
+            deid__batch_log(run, DEID_LOG_ERROR, "%s: series not written: %s", v[i].path, why);
+            w->failed++;
+        }
+        return 0;
+    }
+    deid_batch_outcome o;
+    if (b->ct.keep_headers) {
+        o = write_kept(w, &v[0], enh);
+        if (o == DEID_BATCH_OK)
+            deid_dataset_get_string(enh, TAG_SERIES_UID, name, cap);
+    } else {
+        deid_ids after;
+        memset(&after, 0, sizeof after);
+        o = deid__batch_process_dataset(w, &v[0], enh, 1, &after);
+        if (o == DEID_BATCH_OK)
+            snprintf(name, cap, "%s", after.new_series_uid);
+    }
+    deid_dataset_free(enh);
+    count(w, o);
+    for (size_t i = 1; i < n; i++) {
+        if (o == DEID_BATCH_FAILED)
+            deid__batch_log(run, DEID_LOG_ERROR, "%s: series not written (see %s)", v[i].path,
+                            v[0].path);
+        count(w, o);
+    }
+    if (o == DEID_BATCH_OK)
+        deid__batch_log(run, DEID_LOG_INFO, "series in %s: %zu slices in one %s object",
+                        *v[0].rel_dir && !b->flat ? v[0].rel_dir : ".", n,
+                        b->ct.enhanced == 2 ? "Enhanced CT" : "Legacy Converted Enhanced CT");
+    return o == DEID_BATCH_OK ? n : 0;
+}
+
+/* The QC copy (when renders are asked for) and the defacing of one volume, logged. */
+static deid_status deface(deid_batch_worker *w, const char *rel, deid_volume *vol,
+                          deid_volume **before)
+{
+    deid_batch_job *run = w->run;
+    const deid_batch *b = run->batch;
+    deid_status st = DEID_OK;
+    if (b->ct_qc_dir)
+        st = deid_volume_copy(vol, before);
+    if (st != DEID_OK || !b->ct.deface)
+        return st;
+    deid_deface_report dr;
+    memset(&dr, 0, sizeof dr);
+    st = deid_volume_deface(vol, &b->ct.face, NULL, &dr);
+    w->seconds_deface += dr.seconds;
+    if (st == DEID_OK) {
+        w->ct_altered += dr.altered;
+        deid__batch_log(run, DEID_LOG_INFO, "deface %s: %s", *rel ? rel : ".", dr.message);
+    }
+    return st;
+}
+
+/* Resume: is every slice of the series written already? */
+static int series_done(deid_batch_worker *w, const deid_batch_entry *v, size_t n)
+{
+    deid_batch_job *run = w->run;
+    const deid_batch *b = run->batch;
+    if (!b->resume || !b->ct.dicom)
+        return 0;
+    for (size_t i = 0; i < (b->ct.enhanced ? 1 : n); i++) {
+        if (!b->ct.keep_headers) {
+            if (!deid__batch_done_before(run, &v[i]))
+                return 0;
+            continue;
+        }
+        char *path = kept_path(run, &v[i]);
+        struct stat sb;
+        int there = path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+        free(path);
+        if (!there)
+            return 0;
+    }
+    return 1;
+}
+
+/* NIfTI, NRRD and QC render of one series, named `name`. Failures are logged; they fail the
+ * series' count but not its DICOM files (already written). */
+static int series_files(deid_batch_worker *w, const char *rel, const char *name,
+                        const deid_volume *before, const deid_volume *vol)
+{
+    deid_batch_job *run = w->run;
+    const deid_ct_options *c = &run->batch->ct;
+    int ok = 1;
+    for (int k = 0; k < 3; k++) {
+        const char *root = k == 0 ? c->nifti_dir : k == 1 ? (c->nifti_dir ? c->nifti_dir
+                                                                       : run->hdr_root)
+                                                          : c->qc_dir;
+        if (!root || (k == 1 && !c->nrrd))
+            continue;
+        char *path = out_path(root, rel, name, k == 0 ? ".nii.gz" : k == 1 ? ".nrrd" : ".png");
+        deid_status st = path ? mkdirs_for(path) : DEID_ERR_NOMEM;
+        if (st == DEID_OK)
+            st = k == 0 ? deid_volume_write_nifti(vol, path)
+                 : k == 1 ? deid_volume_write_nrrd(vol, path, 1)
+                          : deid_volume_render_qc(before, vol, path);
+        if (st != DEID_OK) {
+            deid__batch_log(run, DEID_LOG_ERROR, "%s: %s", path ? path : name,
+                            deid_last_error());
+            ok = 0;
+        } else {
+            deid__batch_log(run, DEID_LOG_INFO, "wrote %s", path);
+        }
+        free(path);
+    }
+    return ok;
+}
 
 /* One multi-frame CT object (Enhanced CT, Legacy Converted, or any multi-frame CT): its
  * frames are the volume; defaced, written back into the same object, then written like a
@@ -234,206 +427,6 @@ static void single(deid_batch_worker *w, const deid_batch_entry *e)
         snprintf(why, sizeof why, "not a volume (its series has fewer than %zu slices here)",
                  run->batch->ct.min_slices);
     count(w, deid__batch_skip(run, e->path, why));
-}
-
-/* Path <root>/<rel>/<stem><ext>; NULL when out of memory. */
-static char *out_path(const char *root, const char *rel, const char *stem, const char *ext)
-{
-    deid_buf p = {0};
-    if (deid__buf_printf(&p, "%s%s%s/%s%s", root, *rel ? "/" : "", rel, stem, ext) != 0) {
-        deid__buf_free(&p);
-        return NULL;
-    }
-    return p.data;
-}
-
-/* The directory part of `path` created. */
-static deid_status mkdirs_for(const char *path)
-{
-    char *dir = deid__strdup(path);
-    if (!dir)
-        return DEID_ERR_NOMEM;
-    char *slash = strrchr(dir, '/');
-    deid_status st = DEID_OK;
-    if (slash && slash != dir) {
-        *slash = '\0';
-        st = deid__mkdirs(dir);
-    }
-    free(dir);
-    return st;
-}
-
-/* Fail every file of the series with the one reason. */
-static void fail_all(deid_batch_worker *w, const deid_batch_entry *v, size_t n,
-                     const char *reason)
-{
-    for (size_t i = 0; i < n; i++) {
-        deid__batch_log(w->run, DEID_LOG_ERROR, "%s: %s", v[i].path, reason);
-        w->failed++;
-    }
-    w->ct_failed++;
-}
-
-/* Keep-headers mode: the slice with its header as it was, under its input name. */
-static deid_batch_outcome write_kept(deid_batch_worker *w, const deid_batch_entry *e,
-                                     const deid_dataset *ds)
-{
-    deid_batch_job *run = w->run;
-    const deid_batch *b = run->batch;
-    const char *base = strrchr(e->path, '/');
-    base = base ? base + 1 : e->path;
-    deid_buf stem = {0};
-    if (deid__buf_printf(&stem, "%s%s", b->prefix ? b->prefix : "", base) != 0) {
-        deid__buf_free(&stem);
-        return deid__batch_fail(run, e->path, DEID_ERR_NOMEM);
-    }
-    char *path = out_path(run->out_root, b->flat ? "" : e->rel_dir, stem.data, "");
-    deid__buf_free(&stem);
-    if (!path)
-        return deid__batch_fail(run, e->path, DEID_ERR_NOMEM);
-    deid_status st = mkdirs_for(path);
-    if (st == DEID_OK)
-        st = deid__dataset_write_file(ds, path, b->durable ? DEID_WRITE_SYNC : 0);
-    deid_batch_outcome o;
-    if (st != DEID_OK) {
-        o = deid__batch_fail(run, e->path, st);
-    } else {
-        deid__batch_log(run, DEID_LOG_INFO, "ok %s -> %s (headers kept)", e->path, path);
-        o = DEID_BATCH_OK;
-    }
-    free(path);
-    return o;
-}
-
-/* One multi-frame object for the whole series (deid_ct_options.enhanced), written through the
- * profile as the series' first slice (its keys.csv row) or with the headers kept. The other
- * slices count as done with it. Returns the number of slices it holds (0 when it failed);
- * `name` receives the written Series Instance UID. */
-static size_t write_enhanced(deid_batch_worker *w, const deid_batch_entry *v, size_t n,
-                             deid_series *s, const deid_volume *vol, char *name, size_t cap)
-{
-    deid_batch_job *run = w->run;
-    const deid_batch *b = run->batch;
-    deid_dataset *enh = NULL;
-    deid_status st = deid_volume_to_enhanced(vol, s, b->ct.enhanced == 2, &enh);
-    if (st != DEID_OK) {
-        const char *why = deid_last_error();
-        for (size_t i = 0; i < n; i++) {
-            deid__batch_log(run, DEID_LOG_ERROR, "%s: series not written: %s", v[i].path, why);
-            w->failed++;
-        }
-        return 0;
-    }
-    deid_batch_outcome o;
-    if (b->ct.keep_headers) {
-        o = write_kept(w, &v[0], enh);
-        if (o == DEID_BATCH_OK)
-            deid_dataset_get_string(enh, TAG_SERIES_UID, name, cap);
-    } else {
-        deid_ids after;
-        memset(&after, 0, sizeof after);
-        o = deid__batch_process_dataset(w, &v[0], enh, 1, &after);
-        if (o == DEID_BATCH_OK)
-            snprintf(name, cap, "%s", after.new_series_uid);
-    }
-    deid_dataset_free(enh);
-    count(w, o);
-    for (size_t i = 1; i < n; i++) {
-        if (o == DEID_BATCH_FAILED)
-            deid__batch_log(run, DEID_LOG_ERROR, "%s: series not written (see %s)", v[i].path,
-                            v[0].path);
-        count(w, o);
-    }
-    if (o == DEID_BATCH_OK)
-        deid__batch_log(run, DEID_LOG_INFO, "series in %s: %zu slices in one %s object",
-                        *v[0].rel_dir && !b->flat ? v[0].rel_dir : ".", n,
-                        b->ct.enhanced == 2 ? "Enhanced CT" : "Legacy Converted Enhanced CT");
-    return o == DEID_BATCH_OK ? n : 0;
-}
-
-/* The QC copy (when renders are asked for) and the defacing of one volume, logged. */
-static deid_status deface(deid_batch_worker *w, const char *rel, deid_volume *vol,
-                          deid_volume **before)
-{
-    deid_batch_job *run = w->run;
-    const deid_batch *b = run->batch;
-    deid_status st = DEID_OK;
-    if (b->ct_qc_dir)
-        st = deid_volume_copy(vol, before);
-    if (st != DEID_OK || !b->ct.deface)
-        return st;
-    deid_deface_report dr;
-    memset(&dr, 0, sizeof dr);
-    st = deid_volume_deface(vol, &b->ct.face, NULL, &dr);
-    w->seconds_deface += dr.seconds;
-    if (st == DEID_OK) {
-        w->ct_altered += dr.altered;
-        deid__batch_log(run, DEID_LOG_INFO, "deface %s: %s", *rel ? rel : ".", dr.message);
-    }
-    return st;
-}
-
-/* Resume: is every slice of the series written already? */
-static int series_done(deid_batch_worker *w, const deid_batch_entry *v, size_t n)
-{
-    deid_batch_job *run = w->run;
-    const deid_batch *b = run->batch;
-    if (!b->resume || !b->ct.dicom)
-        return 0;
-    for (size_t i = 0; i < (b->ct.enhanced ? 1 : n); i++) {
-        if (!b->ct.keep_headers) {
-            if (!deid__batch_done_before(run, &v[i]))
-                return 0;
-            continue;
-        }
-        const char *base = strrchr(v[i].path, '/');
-        deid_buf stem = {0};
-        if (deid__buf_printf(&stem, "%s%s", b->prefix ? b->prefix : "",
-                             base ? base + 1 : v[i].path) != 0) {
-            deid__buf_free(&stem);
-            return 0;
-        }
-        char *path = out_path(run->out_root, b->flat ? "" : v[i].rel_dir, stem.data, "");
-        deid__buf_free(&stem);
-        struct stat sb;
-        int there = path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
-        free(path);
-        if (!there)
-            return 0;
-    }
-    return 1;
-}
-
-/* NIfTI, NRRD and QC render of one series, named `name`. Failures are logged; they fail the
- * series' count but not its DICOM files (already written). */
-static int series_files(deid_batch_worker *w, const char *rel, const char *name,
-                        const deid_volume *before, const deid_volume *vol)
-{
-    deid_batch_job *run = w->run;
-    const deid_ct_options *c = &run->batch->ct;
-    int ok = 1;
-    for (int k = 0; k < 3; k++) {
-        const char *root = k == 0 ? c->nifti_dir : k == 1 ? (c->nifti_dir ? c->nifti_dir
-                                                                       : run->hdr_root)
-                                                          : c->qc_dir;
-        if (!root || (k == 1 && !c->nrrd))
-            continue;
-        char *path = out_path(root, rel, name, k == 0 ? ".nii.gz" : k == 1 ? ".nrrd" : ".png");
-        deid_status st = path ? mkdirs_for(path) : DEID_ERR_NOMEM;
-        if (st == DEID_OK)
-            st = k == 0 ? deid_volume_write_nifti(vol, path)
-                 : k == 1 ? deid_volume_write_nrrd(vol, path, 1)
-                          : deid_volume_render_qc(before, vol, path);
-        if (st != DEID_OK) {
-            deid__batch_log(run, DEID_LOG_ERROR, "%s: %s", path ? path : name,
-                            deid_last_error());
-            ok = 0;
-        } else {
-            deid__batch_log(run, DEID_LOG_INFO, "wrote %s", path);
-        }
-        free(path);
-    }
-    return ok;
 }
 
 void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u)
