@@ -325,6 +325,23 @@ static int series_files(deid_batch_worker *w, const char *rel, const char *name,
     return ok;
 }
 
+/* The end of a volume (series or multi-frame object) whose DICOM outputs are done: its
+ * NIfTI, NRRD and QC files when it was written (`name`, NULL when it was not), the series
+ * counters, and the volumes freed. */
+static void finish(deid_batch_worker *w, const char *rel, const char *name,
+                   deid_volume *before, deid_volume *vol)
+{
+    int ok = name != NULL;
+    if (ok && *name)
+        ok = series_files(w, rel, name, before ? before : vol, vol);
+    if (ok)
+        w->ct_series++;
+    else
+        w->ct_failed++;
+    deid_volume_free(before);
+    deid_volume_free(vol);
+}
+
 /* One multi-frame CT object (Enhanced CT, Legacy Converted, or any multi-frame CT): its
  * frames are the volume; defaced, written back into the same object, then written like a
  * series' slice (profile) or with its header kept. */
@@ -378,15 +395,7 @@ static void multiframe(deid_batch_worker *w, const deid_batch_entry *e, deid_dat
             snprintf(name, sizeof name, "%s", after.new_series_uid);
     }
     count(w, o);
-    int files_ok = o == DEID_BATCH_OK && *name ? series_files(w, rel, name, before ? before : vol,
-                                                              vol)
-                                               : 1;
-    if (o == DEID_BATCH_OK && files_ok)
-        w->ct_series++;
-    else
-        w->ct_failed++;
-    deid_volume_free(before);
-    deid_volume_free(vol);
+    finish(w, rel, o == DEID_BATCH_OK ? name : NULL, before, vol);
 }
 
 /* A file that is no slice of a CT volume: say why. */
@@ -535,12 +544,6 @@ volumes:
         w->ok += n;
     }
     deid_clear_error();
-    int files_ok = *name ? series_files(w, rel, name, before ? before : vol, vol) : 1;
-    if (written && files_ok)
-        w->ct_series++;
-    else
-        w->ct_failed++;
-    deid_volume_free(before);
-    deid_volume_free(vol);
+    finish(w, rel, written ? name : NULL, before, vol);
     deid_series_free(s);
 }
