@@ -14,9 +14,13 @@
    twice, replace) on the same volume, with the ratio (target: face <= 2 s on 2 cores; drown >=
    10x the reference). The reference needs scipy (Debian python3-scipy); without it, skipped.
 
+3. Real head CT (--real, default on when ../shared/data/ct/head_ct_5mm exists): deid-ct on it
+   (the newest build*/tools/deid-ct, or --tool), printing its series and deface lines and where
+   the before/after render is (--png DIR, else a temporary folder).
+
 Usage: tests/bench/ct/eval_deface.py [--sizes low,mid,high] [--scales hu,cbct]
           [--orientations axial,coronal,sagittal] [--seed 1] [--png DIR] [--no-speed]
-          [--speed-dims 512,512,300]
+          [--no-accuracy] [--no-real] [--speed-dims 512,512,300] [--tool PATH]
 The library is found like the binding does (DEID_LIBRARY, else build/libdeid/libdeid.so).
 It only reports; the exit status is 0 whatever the figures (1 when the library cannot load).
 """
@@ -150,6 +154,42 @@ def speed(a):
           f"{'met' if ref / times['drown'] >= 10 else 'NOT met'})")
 
 
+def real(a):
+    import glob
+    import shutil
+    import subprocess
+    import tempfile
+    head = os.path.join(SOURCE_DIR, "..", "shared", "data", "ct", "head_ct_5mm")
+    if not os.path.isdir(head):
+        print("\n  real head CT: ../shared/data/ct/head_ct_5mm is absent")
+        return
+    tool = a.tool or max(glob.glob(os.path.join(SOURCE_DIR, "build*", "tools", "deid-ct")),
+                         key=os.path.getmtime, default=None)
+    if not tool:
+        print("\n  real head CT: deid-ct not found (build it or give --tool)")
+        return
+    work = tempfile.mkdtemp(prefix="deid-ct-real-")
+    try:
+        qc = a.png or os.path.join(work, "qc")
+        log = os.path.join(work, "log.txt")
+        t = time.monotonic()
+        p = subprocess.run([tool, head, os.path.join(work, "out"), "--qc-dir", qc, "--log", log,
+                            "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        dt = time.monotonic() - t
+        print(f"\n  real head CT ({os.path.relpath(head, SOURCE_DIR)}): deid-ct exit "
+              f"{p.returncode}, {dt:.2f} s in all")
+        with open(log, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("series in", "deface", "volume in", "ct:")):
+                    print("    " + line.rstrip())
+        for png in glob.glob(os.path.join(qc, "**", "*.png"), recursive=True):
+            print(f"    render: {png}")
+    finally:
+        if not a.png:
+            print("    (renders are deleted with the temporary folder: give --png DIR to keep them)")
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="low,mid,high")
@@ -160,6 +200,8 @@ def main(argv=None):
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--no-accuracy", action="store_true")
     ap.add_argument("--speed-dims", default="512,512,300")
+    ap.add_argument("--no-real", action="store_true")
+    ap.add_argument("--tool")
     a = ap.parse_args(argv)
     a.sizes, a.scales = a.sizes.split(","), a.scales.split(",")
     a.orientations = a.orientations.split(",")
@@ -175,6 +217,8 @@ def main(argv=None):
         accuracy(a)
     if not a.no_speed:
         speed(a)
+    if not a.no_real:
+        real(a)
     return 0
 
 
