@@ -23,13 +23,16 @@ enum {
     X_QC_DIR,
     X_WORKDIR,
     X_MIN_SLICES,
-    X_SEED
+    X_SEED,
+    X_MODEL_PATH,
+    X_DEVICE
 };
 
 static const cli_extra extra[] = {
     {"method", "M",
      "face (default: only the facial soft tissue in front of the bone; the skull and brain "
-     "never change) or drown (face_deid_ct: air and the skin shell replaced)"},
+     "never change), drown (face_deid_ct: air and the skin shell replaced) or model "
+     "(CTA-DEFACE's way: a face-segmentation model, needs --model-path)"},
     {"replacer", "R",
      "what replaced voxels become: face or tissue (random skin/fat values; drown's default), "
      "air (the face method's default) or an integer in modality units (HU)"},
@@ -50,6 +53,9 @@ static const cli_extra extra[] = {
      "unless --qc-dir/--log say otherwise"},
     {"min-slices", "N", "series with fewer slices are skipped (default 3)"},
     {"seed", "N", "seed of the random tissue replacer (default 0: the same output every run)"},
+    {"model-path", "M.pt", "use the model method with this TorchScript face model (libdeid's "
+     "is libdeid/ct/model/face.pt); needs libdeid built with libtorch"},
+    {"device", "D", "model method: cpu (default), cuda, cuda:N or mps (falls back to the CPU)"},
 };
 
 typedef struct ct_cli {
@@ -62,10 +68,10 @@ static int on_extra(void *user, size_t index, const char *arg)
 {
     ct_cli *u = user;
     deid_ct_options *o = &u->ct;
-    static const char *const methods[] = {"face", "drown"};
+    static const char *const methods[] = {"face", "drown", "model"};
     double v;
     switch (index) {
-    case X_METHOD: return cli_choice(u->c, "method", arg, methods, 2, &o->face.method);
+    case X_METHOD: return cli_choice(u->c, "method", arg, methods, 3, &o->face.method);
     case X_REPLACER:
         if (!strcmp(arg, "face") || !strcmp(arg, "tissue")) {
             o->face.replacer = DEID_REPLACE_TISSUE;
@@ -101,6 +107,18 @@ static int on_extra(void *user, size_t index, const char *arg)
         if (cli_real(u->c, "seed", arg, 0, 9007199254740992.0, &v) != 0)
             return -1;
         o->face.seed = (uint64_t)v;
+        return 0;
+    case X_MODEL_PATH:
+        o->face.model_path = arg;
+        o->face.method = DEID_DEFACE_MODEL;
+        return 0;
+    case X_DEVICE:
+        if (strcmp(arg, "cpu") && strcmp(arg, "mps") && strncmp(arg, "cuda", 4)) {
+            static const char *const devices[] = {"cpu", "cuda", "mps"};
+            int unused;
+            return cli_choice(u->c, "device", arg, devices, 3, &unused);
+        }
+        o->face.device = arg;
         return 0;
     }
     return -1;

@@ -196,9 +196,15 @@ typedef enum deid_deface_method {
     DEID_DEFACE_FACE = 0,  /* only the facial soft tissue and the air just in front of it (nose,
                               lips, eyes, chin; ears with `ears`), to a depth that stops outside
                               the bone; the skull and everything inside it never change */
-    DEID_DEFACE_DROWN = 1  /* face_deid_ct's drown_volume: everything outside the body's
+    DEID_DEFACE_DROWN = 1, /* face_deid_ct's drown_volume: everything outside the body's
                               dilated largest component and a shell of the body surface are
                               replaced */
+    DEID_DEFACE_MODEL = 2  /* CTA-DEFACE's way: a TorchScript face-segmentation model
+                              (`model_path`, e.g. libdeid/ct/model/face.pt) run through the
+                              libtorch module on a 64^3 grid of 4 mm around the body; voxels
+                              whose interpolated face probability is > 0.5, dilated by one
+                              voxel, are replaced. DEID_ERR_UNSUPPORTED when libdeid has no
+                              libtorch module */
 } deid_deface_method;
 
 /* What replaces removed voxels. */
@@ -216,7 +222,7 @@ typedef struct deid_deface_options {
     unsigned version;        /* DEID_DEFACE_OPTIONS_VERSION */
     int method;              /* deid_deface_method; default DEID_DEFACE_FACE */
     int replacer;            /* deid_deface_replacer; default DEID_REPLACE_TISSUE for drown,
-                                DEID_REPLACE_AIR for face */
+                                DEID_REPLACE_AIR for face and model */
     double value;            /* DEID_REPLACE_VALUE: the value, modality units; default 0 */
     double body_threshold;   /* drown: voxels above it are body, modality units; default NaN
                                 = -800 HU for calibrated CT, else from the histogram */
@@ -227,10 +233,15 @@ typedef struct deid_deface_options {
     uint64_t seed;           /* random replacer: the stream's seed (default 0: a fixed seed, so
                                 the same volume gives the same output) */
     unsigned threads;        /* worker threads; default 0 = all cores */
+    const char *model_path;  /* model: the TorchScript file (required: DEID_ERR_ARGUMENT when
+                                NULL with DEID_DEFACE_MODEL); borrowed, only read during the
+                                call; default NULL */
+    const char *device;      /* model: "cpu" (default, NULL), "cuda", "cuda:N" or "mps"; a
+                                missing accelerator falls back to the CPU */
 } deid_deface_options;
 
 #define DEID_DEFACE_OPTIONS_INIT                                                                 \
-    {DEID_DEFACE_OPTIONS_VERSION, DEID_DEFACE_FACE, -1, 0.0, 0.0 / 0.0, 0.0, 0, 0, 0}
+    {DEID_DEFACE_OPTIONS_VERSION, DEID_DEFACE_FACE, -1, 0.0, 0.0 / 0.0, 0.0, 0, 0, 0, NULL, NULL}
 
 /* Fill `opts` with defaults; DEID_ERR_ARGUMENT for an unknown version. */
 DEID_API deid_status deid_deface_options_init(deid_deface_options *opts, unsigned version);

@@ -11,7 +11,10 @@
  * to the first bone voxel (never further: the skull and what it holds cannot be reached) and at
  * most FACE_DEPTH_MM, over the face's levels (rule in face_levels), plus a band of the air
  * around the marked tissue (air only: below the body threshold, so never brain); with `ears`
- * the same along the left-right axis on the ears' levels. */
+ * the same along the left-right axis on the ears' levels.
+ *
+ * model (CTA-DEFACE's way): a face-segmentation model marks the voxels, see ct/model.c; they
+ * are replaced here like the other methods' (air by default). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +22,8 @@
 #include "core/core.h"
 #include "ct/ct_int.h"
 #include "ct/morph.h"
+#include "ct/ct_model.h"
+#include "shim/torch_loader.h"
 
 #define M "ct"
 
@@ -54,8 +59,16 @@ static deid_status check_options(const deid_deface_options *o)
     if (o->version != DEID_DEFACE_OPTIONS_VERSION)
         return deid__fail(DEID_ERR_ARGUMENT, M, "deface options: unknown version %u",
                           o->version);
-    if (o->method != DEID_DEFACE_FACE && o->method != DEID_DEFACE_DROWN)
+    if (o->method != DEID_DEFACE_FACE && o->method != DEID_DEFACE_DROWN &&
+        o->method != DEID_DEFACE_MODEL)
         return deid__fail(DEID_ERR_ARGUMENT, M, "deface options: unknown method %d", o->method);
+    if (o->method == DEID_DEFACE_MODEL && (!o->model_path || !o->model_path[0]))
+        return deid__fail(DEID_ERR_ARGUMENT, M, "deface options: the model method needs a "
+                                                "model path");
+    if (o->device && strcmp(o->device, "cpu") != 0 && strcmp(o->device, "mps") != 0 &&
+        strncmp(o->device, "cuda", 4) != 0)
+        return deid__fail(DEID_ERR_ARGUMENT, M,
+                          "deface options: unknown device (cpu, cuda, cuda:N or mps)");
     if (o->replacer < -1 || o->replacer > DEID_REPLACE_VALUE)
         return deid__fail(DEID_ERR_ARGUMENT, M, "deface options: unknown replacer %d",
                           o->replacer);
@@ -620,6 +633,10 @@ deid_status deid_volume_deface(deid_volume *vol, const deid_deface_options *opts
     int replacer = o->replacer >= 0 ? o->replacer
                    : o->method == DEID_DEFACE_DROWN ? DEID_REPLACE_TISSUE
                                                     : DEID_REPLACE_AIR;
+    if (o->method == DEID_DEFACE_MODEL && !deid__torch_available())
+        return deid__fail(DEID_ERR_UNSUPPORTED, M,
+                          "model: this build has no libtorch support (libdeid_torch.so not "
+                          "found or not loadable)");
     int axis[3], sign[3];
     int axes_ok = deid__ct_axes(vol, axis, sign) == 0;
     if (o->method == DEID_DEFACE_FACE && !axes_ok)
@@ -628,7 +645,7 @@ deid_status deid_volume_deface(deid_volume *vol, const deid_deface_options *opts
 
     deid__ct_levels lv;
     /* an uncalibrated volume needs its histogram unless every level is given */
-    if (vol->hounsfield || o->method == DEID_DEFACE_FACE || isnan(o->body_threshold) ||
+    if (vol->hounsfield || o->method != DEID_DEFACE_DROWN || isnan(o->body_threshold) ||
         replacer != DEID_REPLACE_VALUE) {
         st = deid__ct_levels_find(vol, threads, &lv);
         if (st != DEID_OK)
@@ -645,7 +662,12 @@ deid_status deid_volume_deface(deid_volume *vol, const deid_deface_options *opts
     double bone_t = NAN;
     deid__bits marked;
     face_result fr = {0, 0, 0};
-    if (o->method == DEID_DEFACE_DROWN) {
+    char device[32] = "";
+    if (o->method == DEID_DEFACE_MODEL) {
+        body_t = vol->hounsfield ? DEID_CT_MODEL_BODY_HU
+                                 : deid__ct_from_hu(vol, &lv, DEID_CT_MODEL_BODY_HU);
+        st = deid__ct_model_mark(vol, o, &lv, threads, &marked, device, sizeof device);
+    } else if (o->method == DEID_DEFACE_DROWN) {
         st = drown(vol, o, axis, axes_ok, body_t, threads, &marked);
     } else {
         if (vol->hounsfield) {
@@ -678,7 +700,11 @@ deid_status deid_volume_deface(deid_volume *vol, const deid_deface_options *opts
         report->body_threshold = body_t;
         report->bone_threshold = bone_t;
         report->seconds = deid__now() - t0;
-        if (o->method == DEID_DEFACE_DROWN)
+        if (o->method == DEID_DEFACE_MODEL)
+            snprintf(report->message, sizeof report->message,
+                     "model: %zu voxels replaced (%s) where the face model (on %s) found face",
+                     altered, replacer_name(replacer), device);
+        else if (o->method == DEID_DEFACE_DROWN)
             snprintf(report->message, sizeof report->message,
                      "drown: %zu voxels replaced (%s) outside the body and its surface shell",
                      altered, replacer_name(replacer));

@@ -194,6 +194,18 @@ deid_status deid__torch_model_run(deid__torch_model *model, const float *input, 
     return st;
 }
 
+deid_status deid__torch_model_run_map(deid__torch_model *model, const float *input, size_t c,
+                                      size_t h, size_t w, float *out, size_t out_count)
+{
+    if (!model || !input || !out || out_count == 0)
+        return deid__fail(DEID_ERR_ARGUMENT, "torch", "model run: NULL argument or no output");
+    double ms = 0;
+    deid_status st = api.run(model->impl, input, c, h, w, out, out_count, &ms);
+    if (st == DEID_OK)
+        last_ms = ms;
+    return st;
+}
+
 double deid__torch_last_ms(void) { return last_ms; }
 
 void deid__torch_model_input(const deid__torch_model *model, size_t *c, size_t *h, size_t *w)

@@ -56,6 +56,14 @@ deid_status deid__torch_model_load(const char *path, const char *device,
 deid_status deid__torch_model_run(deid__torch_model *model, const float *input, size_t c,
                                   size_t h, size_t w, float out8[8]);
 
+/* Run any model on one c x h x w float32 input (planar, the exact tensor; given to the model
+ * as 1 x c x h x w) and copy its output, which must have exactly `out_count` finite values,
+ * to `out` in order (a segmentation map, for instance). DEID_ERR_ARGUMENT for NULL arguments or
+ * out_count 0, DEID_ERR_UNSUPPORTED when the model fails on this input or gives another number
+ * of values or a non-finite one, DEID_ERR_NOMEM. On failure `out` is untouched. */
+deid_status deid__torch_model_run_map(deid__torch_model *model, const float *input, size_t c,
+                                      size_t h, size_t w, float *out, size_t out_count);
+
 /* Wall milliseconds of the calling thread's last successful deid__torch_model_run (the
  * forward pass and the copy of its output), 0 before any. */
 double deid__torch_last_ms(void);

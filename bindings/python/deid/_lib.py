@@ -175,6 +175,8 @@ class DefaceOptions(ctypes.Structure):
         ("ears", ctypes.c_int),
         ("seed", ctypes.c_uint64),
         ("threads", ctypes.c_uint),
+        ("model_path", ctypes.c_char_p),
+        ("device", ctypes.c_char_p),
     ]
 
 

@@ -25,7 +25,7 @@ from ._api import DeidError, _check, _Handle
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-METHODS = {"face": 0, "drown": 1}
+METHODS = {"face": 0, "drown": 1, "model": 2}
 REPLACERS = {"tissue": 0, "air": 1, "value": 2}
 
 
@@ -145,10 +145,13 @@ class Volume(_Handle):
     def deface(self, method: str = "face", *, replacer: Optional[str] = None,
                value: float = 0.0, body_threshold: Optional[float] = None,
                shell_mm: float = 0.0, ears: bool = False, seed: int = 0, threads: int = 0,
-               mask: bool = False) -> DefaceReport:
-        """Remove the face in place (``deid_volume_deface``): ``method`` "face" (default) or
-        "drown"; ``replacer`` "tissue", "air" or "value" (default: air for face, tissue for
-        drown). With ``mask`` the report carries the replaced voxels as a uint8 array."""
+               mask: bool = False, model_path: Optional[PathLike] = None,
+               device: Optional[str] = None) -> DefaceReport:
+        """Remove the face in place (``deid_volume_deface``): ``method`` "face" (default),
+        "drown" or "model" (a TorchScript face model, ``model_path``, run on ``device`` "cpu",
+        "cuda" or "mps"; needs libdeid's libtorch module); ``replacer`` "tissue", "air" or
+        "value" (default: air for face and model, tissue for drown). With ``mask`` the report
+        carries the replaced voxels as a uint8 array."""
         import numpy as np
 
         lib = _lib.lib()
@@ -167,6 +170,10 @@ class Volume(_Handle):
         o.ears = 1 if ears else 0
         o.seed = int(seed)
         o.threads = int(threads)
+        path_b = os.fsencode(model_path) if model_path is not None else None
+        dev_b = device.encode() if device is not None else None
+        o.model_path = path_b
+        o.device = dev_b
         m = np.zeros(self.array.shape, np.uint8) if mask else None
         r = _lib.DefaceReport()
         _check(lib.deid_volume_deface(self._ptr(), ctypes.byref(o),
