@@ -176,6 +176,12 @@ int main(int argc, char **argv)
         free(args);
         return rc == CLI_EXIT_OK ? 0 : rc;
     }
+    if (u.ct.face.method == DEID_DEFACE_MODEL && !u.ct.face.model_path) {
+        cli_error(&c, "--method model needs --model-path M.pt (libdeid's is "
+                      "libdeid/ct/model/face.pt)");
+        free(args);
+        return CLI_EXIT_USAGE;
+    }
     static char qc[4096], log[4096];
     if (u.workdir) {
         mkdir(u.workdir, 0777); /* the batch reports what it cannot create or open */
