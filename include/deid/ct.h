@@ -224,11 +224,13 @@ typedef struct deid_deface_options {
     int replacer;            /* deid_deface_replacer; default DEID_REPLACE_TISSUE for drown,
                                 DEID_REPLACE_AIR for face and model */
     double value;            /* DEID_REPLACE_VALUE: the value, modality units; default 0 */
-    double body_threshold;   /* drown: voxels above it are body, modality units; default NaN
-                                = -800 HU for calibrated CT, else from the histogram */
-    double shell_mm;         /* drown: thickness of the replaced body surface, mm; default 0 =
-                                the dilation face_deid_ct uses (its 3 x 3 x 3 structuring
-                                element applied twice, about 2 voxels) */
+    double body_threshold;   /* drown and face: voxels above it are body, modality units;
+                                default NaN = -800 HU (drown) or -500 HU (face) for calibrated
+                                CT, else from the histogram */
+    double shell_mm;         /* drown: thickness of the replaced body surface, mm, as the
+                                half-width of a box (diagonals reach up to 1.7 times as far);
+                                default 0 = the dilation face_deid_ct uses (its 3 x 3 x 3
+                                structuring element applied twice, 2 voxels) */
     int ears;                /* face: also remove the ears (default 0) */
     uint64_t seed;           /* random replacer: the stream's seed (default 0: a fixed seed, so
                                 the same volume gives the same output) */

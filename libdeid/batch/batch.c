@@ -141,11 +141,16 @@ static deid_status copy_ct(deid_batch *b, const deid_ct_options *c)
                           b->ct.face.version);
     if (!b->ct.min_slices)
         b->ct.min_slices = 3;
+    const deid_deface_options *f = &b->ct.face;
     if ((c->nifti_dir && !(b->ct_nifti_dir = dir_copy(c->nifti_dir))) ||
-        (c->qc_dir && !(b->ct_qc_dir = dir_copy(c->qc_dir))))
+        (c->qc_dir && !(b->ct_qc_dir = dir_copy(c->qc_dir))) ||
+        (f->model_path && !(b->ct_model_path = deid__strdup(f->model_path))) ||
+        (f->device && !(b->ct_device = deid__strdup(f->device))))
         return DEID_ERR_NOMEM;
     b->ct.nifti_dir = b->ct_nifti_dir;
     b->ct.qc_dir = b->ct_qc_dir;
+    b->ct.face.model_path = b->ct_model_path;
+    b->ct.face.device = b->ct_device;
     return DEID_OK;
 }
 
@@ -237,6 +242,8 @@ void deid_batch_free(deid_batch *b)
     free(b->text_language);
     free(b->ct_nifti_dir);
     free(b->ct_qc_dir);
+    free(b->ct_model_path);
+    free(b->ct_device);
     free(b);
 }
 

@@ -163,7 +163,7 @@ struct deid_batch {
     const deid_text_phi *text_phi; /* borrowed */
     int has_ct;             /* the CT stage runs (deid_batch_options.ct) */
     deid_ct_options ct;     /* its options; the strings below are the batch's copies */
-    char *ct_nifti_dir, *ct_qc_dir;
+    char *ct_nifti_dir, *ct_qc_dir, *ct_model_path, *ct_device;
 };
 
 typedef struct deid_batch_job deid_batch_job;

@@ -236,3 +236,22 @@ def test_multiframe_input(cases):
         fg.PlanePositionSequence[0].ImagePositionPatient
         for fg in pydicom.dcmread(a_files[0]).PerFrameFunctionalGroupsSequence)]))
     assert changed[top] == 0, changed
+
+
+def test_model_method(cases):
+    """--model-path runs the shipped face model (trained on phantoms) end to end; skipped when
+    libdeid has no torch module. On this real scan only a run that writes the series and
+    changes face voxels is asserted: the model's quality is measured on phantoms."""
+    d, root, head = cases
+    model = os.path.join(SOURCE_DIR, "libdeid", "ct", "model", "face.pt")
+    out = os.path.join(d, "model_out")
+    rc, so, se = run(os.path.join(root, "case1"), out, "--model-path", model, "--key",
+                     write_key(os.path.join(d, "k7.key")), "--log", os.path.join(d, "m.log"))
+    if rc != 0 and "torch" in se:
+        pytest.skip("libdeid has no torch module: " + se.strip().splitlines()[-1])
+    assert rc == 0, so + se
+    assert len(glob.glob(os.path.join(out, "head", "*.dcm"))) == 34
+    with open(os.path.join(d, "m.log"), encoding="utf-8") as f:
+        line = [ln for ln in f if ln.startswith("deface")]
+    assert line and "model:" in line[0], line
+    assert int(line[0].split("model: ")[1].split()[0]) > 1000, line
