@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "deid/ct.h"
+#include "dicom/dataset_int.h"
 
 struct deid_volume {
     deid_volume_geometry geom;
@@ -41,6 +42,12 @@ static inline double deid__vol_value(const deid_volume *v, int32_t s)
  * to the object's bits; Pixel Data re-encoded uncompressed. DEID_ERR_ARGUMENT when sizes
  * differ; decoding errors as deid_image_decode. */
 deid_status deid__dataset_set_volume(deid_dataset *ds, const deid_volume *vol, size_t *unmatched);
+
+/* Attribute reading shared by series.c and enhanced.c (dicom/dataset_int.h items; `it` may
+ * be NULL): the text of `tag` without padding ("" when absent, a sequence or too long for
+ * `cap`), and up to `max` numbers of a DS/IS value ("a\\b\\c") with the count read. */
+const char *deid__ct_text(const deid_item *it, uint32_t tag, char *buf, size_t cap);
+size_t deid__ct_numbers(const deid_item *it, uint32_t tag, double *out, size_t max);
 
 /* The stored value nearest to modality value `value`, clamped to int32. */
 int32_t deid__vol_stored(const deid_volume *v, double value);

@@ -250,36 +250,6 @@ static int has_value(const deid_item *it, uint32_t tag)
     return e && ((e->value && e->len) || e->nitems);
 }
 
-/* Text of an element without padding ("" when absent, empty or too long). */
-static const char *text(const deid_item *it, uint32_t tag, char *buf, size_t cap)
-{
-    const deid_elem *e = deid__item_find(it, tag);
-    buf[0] = '\0';
-    if (e && e->value && e->vr != DEID_VR_SQ)
-        deid__elem_text(e, buf, cap);
-    return buf;
-}
-
-/* Up to `max` numbers of a DS value; the count read. */
-static size_t numbers(const deid_item *it, uint32_t tag, double *out, size_t max)
-{
-    char buf[256];
-    size_t n = 0;
-    for (char *p = (char *)text(it, tag, buf, sizeof buf); n < max && *p;) {
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p || !isfinite(v))
-            break;
-        out[n++] = v;
-        while (*end == ' ')
-            end++;
-        if (*end != '\\')
-            break;
-        p = end + 1;
-    }
-    return n;
-}
-
 /* ---- UIDs ---------------------------------------------------------------------------------- */
 
 /* "2.25." and the decimal value of a 128-bit big-endian number (at most 44 characters). */
@@ -400,7 +370,7 @@ static void match_slices(build *b)
         frame_position(g, k, f);
         for (size_t i = 0; i < n; i++) {
             double ipp[3];
-            if (numbers(&b->series->v[i].ds->root, T_IPP, ipp, 3) != 3)
+            if (deid__ct_numbers(&b->series->v[i].ds->root, T_IPP, ipp, 3) != 3)
                 continue;
             double d = 0;
             for (int c = 0; c < 3; c++)
@@ -425,7 +395,7 @@ static void hash_inputs(build *b, const deid_image *img)
     crypto_generichash_update(&b->hash, (const unsigned char *)cls, strlen(cls) + 1);
     for (size_t i = 0; i < b->series->n; i++) {
         char uid[80];
-        text(&b->series->v[i].ds->root, T_SOP_INSTANCE, uid, sizeof uid);
+        deid__ct_text(&b->series->v[i].ds->root, T_SOP_INSTANCE, uid, sizeof uid);
         crypto_generichash_update(&b->hash, (const unsigned char *)uid, strlen(uid) + 1);
     }
     char geo[512];
@@ -481,7 +451,7 @@ static deid_status copy_source(build *b, deid_item *root)
 static void image_type(const build *b, char out[64])
 {
     char src[200], flavor[17] = "VOLUME";
-    text(b->first, T_IMAGE_TYPE, src, sizeof src);
+    deid__ct_text(b->first, T_IMAGE_TYPE, src, sizeof src);
     const char *p = src;
     for (int v = 0; v < 2 && p; v++)
         p = strchr(p, '\\') ? strchr(p, '\\') + 1 : NULL;
@@ -519,8 +489,8 @@ static deid_status image_module(build *b, deid_item *root)
                                         {T_STUDY_DATE, T_STUDY_TIME}};
     date[0] = tm[0] = '\0';
     for (size_t i = 0; i < 3 && !date[0]; i++) {
-        text(b->first, dates[i][0], date, sizeof date);
-        text(b->first, dates[i][1], tm, sizeof tm);
+        deid__ct_text(b->first, dates[i][0], date, sizeof date);
+        deid__ct_text(b->first, dates[i][1], tm, sizeof tm);
     }
     if (!date[0] || !tm[0])
         now_utc(date, tm);
@@ -529,8 +499,8 @@ static deid_status image_module(build *b, deid_item *root)
     if (st == DEID_OK)
         st = put_text(root, T_CONTENT_TIME, VR('T', 'M'), tm);
     /* Acquisition DateTime from the source's acquisition date and time, when it has both */
-    text(b->first, T_ACQ_DATE, date, sizeof date);
-    text(b->first, T_ACQ_TIME, tm, sizeof tm);
+    deid__ct_text(b->first, T_ACQ_DATE, date, sizeof date);
+    deid__ct_text(b->first, T_ACQ_TIME, tm, sizeof tm);
     if (st == DEID_OK && date[0] && tm[0]) {
         snprintf(buf, sizeof buf, "%s%s", date, tm);
         st = put_text(root, T_ACQ_DATETIME, VR('D', 'T'), buf);
@@ -601,13 +571,13 @@ static deid_status frame_anatomy(const build *b, deid_item *fg)
     };
     const char *code = "123037004", *meaning = "Body structure";
     char part[20], lat[20];
-    text(b->first, T_BODY_PART, part, sizeof part);
+    deid__ct_text(b->first, T_BODY_PART, part, sizeof part);
     for (size_t i = 0; i < sizeof regions / sizeof *regions; i++)
         if (!strcmp(part, regions[i].part)) {
             code = regions[i].code;
             meaning = regions[i].meaning;
         }
-    text(b->first, T_LATERALITY, lat, sizeof lat);
+    deid__ct_text(b->first, T_LATERALITY, lat, sizeof lat);
     if (strcmp(lat, "R") && strcmp(lat, "L"))
         snprintf(lat, sizeof lat, "%s", "U");
     deid_item *it = put_seq1(fg, T_FRAME_ANATOMY), *code_item;
@@ -639,7 +609,7 @@ static deid_status shared_groups(build *b, deid_item *root)
     v[0] = g->spacing[1];
     v[1] = g->spacing[0];
     st = put_ds(it, T_SPACING, v, 2);
-    if (numbers(b->first, T_THICKNESS, &thick, 1) != 1 || !(thick > 0))
+    if (deid__ct_numbers(b->first, T_THICKNESS, &thick, 1) != 1 || !(thick > 0))
         thick = g->spacing[2];
     if (st == DEID_OK)
         st = put_ds(it, T_THICKNESS, &thick, 1);
@@ -693,7 +663,7 @@ static deid_status shared_groups(build *b, deid_item *root)
         return st;
     if (!(it = put_seq1(fg, T_IRRADIATION_SEQ)))
         return nomem();
-    if (!text(b->first, T_IRRADIATION_UID, uid, sizeof uid)[0])
+    if (!deid__ct_text(b->first, T_IRRADIATION_UID, uid, sizeof uid)[0])
         derived_uid(&b->hash, "Irradiation Event UID", uid);
     return put_text(it, T_IRRADIATION_UID, VR('U', 'I'), uid);
 }
@@ -722,9 +692,9 @@ static deid_status per_frame_group(build *b, deid_item *fg, size_t k)
         return nomem();
     const deid_item *src = &b->series->v[b->slice_of[k]].ds->root;
     char cls[80], uid[80];
-    if (!text(src, T_SOP_INSTANCE, uid, sizeof uid)[0])
+    if (!deid__ct_text(src, T_SOP_INSTANCE, uid, sizeof uid)[0])
         return DEID_OK;
-    if (!text(src, T_SOP_CLASS, cls, sizeof cls)[0])
+    if (!deid__ct_text(src, T_SOP_CLASS, cls, sizeof cls)[0])
         snprintf(cls, sizeof cls, "%s", "1.2.840.10008.5.1.4.1.1.2");
     if (!(it = put_seq1(fg, T_CONVERSION_SOURCE)))
         return nomem();
@@ -816,7 +786,7 @@ deid_status deid_volume_to_enhanced(const deid_volume *vol, const deid_series *s
     if (st != DEID_OK)
         return st;
     char pi[20];
-    text(b.first, T_PHOTOMETRIC, pi, sizeof pi);
+    deid__ct_text(b.first, T_PHOTOMETRIC, pi, sizeof pi);
     if (!strcmp(pi, "MONOCHROME1") && b.enhanced) /* its stored values would show inverted */
         return deid__fail(DEID_ERR_UNSUPPORTED, M,
                           "enhanced: Enhanced CT allows MONOCHROME2 only (slices are MONOCHROME1)");

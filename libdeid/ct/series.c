@@ -41,8 +41,7 @@
 
 /* ---- reading attributes -------------------------------------------------------------------- */
 
-/* Up to `max` numbers of a DS/IS value ("a\b\c"); the count read. */
-static size_t text_numbers(const deid_item *it, uint32_t tag, double *out, size_t max)
+size_t deid__ct_numbers(const deid_item *it, uint32_t tag, double *out, size_t max)
 {
     const deid_elem *e = it ? deid__item_find(it, tag) : NULL;
     if (!e || !e->value || !e->len || e->vr == DEID_VR_SQ)
@@ -78,8 +77,7 @@ static long us_value(const deid_item *it, uint32_t tag)
     return (long)(e->value[0] | e->value[1] << 8);
 }
 
-/* Text without padding, "" when absent or too long. */
-static const char *text(const deid_item *it, uint32_t tag, char *buf, size_t cap)
+const char *deid__ct_text(const deid_item *it, uint32_t tag, char *buf, size_t cap)
 {
     const deid_elem *e = it ? deid__item_find(it, tag) : NULL;
     buf[0] = '\0';
@@ -116,29 +114,29 @@ static void plane_defaults(plane *p)
 static void plane_read(const deid_item *it, plane *p)
 {
     double v[6];
-    if (text_numbers(it, T_IPP, v, 3) == 3) {
+    if (deid__ct_numbers(it, T_IPP, v, 3) == 3) {
         memcpy(p->ipp, v, sizeof p->ipp);
         p->has_ipp = 1;
     }
-    if (text_numbers(it, T_IOP, v, 6) == 6) {
+    if (deid__ct_numbers(it, T_IOP, v, 6) == 6) {
         memcpy(p->iop, v, sizeof p->iop);
         p->has_iop = 1;
     }
-    if (text_numbers(it, T_SPACING, v, 2) == 2 && v[0] > 0 && v[1] > 0) {
+    if (deid__ct_numbers(it, T_SPACING, v, 2) == 2 && v[0] > 0 && v[1] > 0) {
         memcpy(p->ps, v, sizeof p->ps);
         p->has_ps = 1;
     }
-    if (text_numbers(it, T_INSTANCE, v, 1) == 1) {
+    if (deid__ct_numbers(it, T_INSTANCE, v, 1) == 1) {
         p->inst = (long)v[0];
         p->has_inst = 1;
     }
-    if (text_numbers(it, T_SLOPE, v, 1) == 1 && v[0] != 0)
+    if (deid__ct_numbers(it, T_SLOPE, v, 1) == 1 && v[0] != 0)
         p->slope = v[0];
-    if (text_numbers(it, T_INTERCEPT, v, 1) == 1)
+    if (deid__ct_numbers(it, T_INTERCEPT, v, 1) == 1)
         p->intercept = v[0];
-    if (text_numbers(it, T_THICKNESS, v, 1) == 1 && v[0] > 0)
+    if (deid__ct_numbers(it, T_THICKNESS, v, 1) == 1 && v[0] > 0)
         p->thick = v[0];
-    if (text_numbers(it, T_BETWEEN, v, 1) == 1 && v[0] > 0)
+    if (deid__ct_numbers(it, T_BETWEEN, v, 1) == 1 && v[0] > 0)
         p->between = fabs(v[0]);
     long r = us_value(it, T_ROWS), c = us_value(it, T_COLS);
     if (r > 0)
@@ -402,7 +400,7 @@ deid_status deid_series_add(deid_series *series, deid_dataset *ds, const char *p
     if (!deid__item_find(&ds->root, T_PIXEL_DATA))
         return deid__fail(DEID_ERR_ARGUMENT, M, "%s: no Pixel Data", name);
     char uid[72];
-    text(&ds->root, T_SERIES_UID, uid, sizeof uid);
+    deid__ct_text(&ds->root, T_SERIES_UID, uid, sizeof uid);
     if (series->n && (series->series_uid ? strcmp(series->series_uid, uid) != 0 : uid[0] != 0))
         return deid__fail(DEID_ERR_ARGUMENT, M,
                           "%s: belongs to another series than the slices already added", name);
@@ -573,11 +571,11 @@ static void make_geometry(const plane *pl, const layout *l, deid_volume_geometry
 static int is_hounsfield(const deid_item *root, const deid_item *transform)
 {
     char mod[20], type[70];
-    if (strcmp(text(root, T_MODALITY, mod, sizeof mod), "CT"))
+    if (strcmp(deid__ct_text(root, T_MODALITY, mod, sizeof mod), "CT"))
         return 0;
-    text(transform ? transform : root, T_RESCALE_TYPE, type, sizeof type);
+    deid__ct_text(transform ? transform : root, T_RESCALE_TYPE, type, sizeof type);
     if (!type[0] && transform)
-        text(root, T_RESCALE_TYPE, type, sizeof type);
+        deid__ct_text(root, T_RESCALE_TYPE, type, sizeof type);
     return !type[0] || !strcmp(type, "HU");
 }
 
@@ -727,7 +725,7 @@ static void legacy_positions(const deid_item *root, plane *pl, size_t n)
     double *off = deid__calloc(n, sizeof *off);
     if (!off)
         return;
-    int grid = text_numbers(root, T_GRID_OFFSETS, off, n) == n;
+    int grid = deid__ct_numbers(root, T_GRID_OFFSETS, off, n) == n;
     double sp = pl[0].between > 0 ? pl[0].between : pl[0].thick;
     for (size_t f = 0; f < n; f++) {
         double t = grid ? off[f] - off[0] : (double)f * sp;
@@ -767,7 +765,7 @@ deid_status deid_volume_from_dataset(const deid_dataset *ds, deid_volume **out)
     if (!deid__item_find(&ds->root, T_PIXEL_DATA))
         return deid__fail(DEID_ERR_NO_PIXELS, M, "%s: no Pixel Data", what);
     double nf = 1;
-    if (text_numbers(&ds->root, T_FRAMES, &nf, 1) != 1 || nf < 1)
+    if (deid__ct_numbers(&ds->root, T_FRAMES, &nf, 1) != 1 || nf < 1)
         nf = 1;
     if (nf > 1e7)
         return deid__fail(DEID_ERR_LIMIT, M, "%s: %.0f frames", what, nf);
@@ -866,7 +864,7 @@ static deid_status slice_image(const deid_volume *vol, size_t k, const deid_data
     int64_t cmin = bits == 8 ? (sign ? -128 : 0) : (sign ? -32768 : 0);
     int64_t cmax = bits == 8 ? (sign ? 127 : 255) : (sign ? 32767 : 65535);
     char pi[20];
-    text(&ds->root, 0x00280004u, pi, sizeof pi);
+    deid__ct_text(&ds->root, 0x00280004u, pi, sizeof pi);
     if (strcmp(pi, "MONOCHROME1"))
         strcpy(pi, "MONOCHROME2");
     deid_image *img = deid__image_new(1, ny, nx, 1, bits, sign, pi);
@@ -968,7 +966,7 @@ deid_status deid__dataset_set_volume(deid_dataset *ds, const deid_volume *vol, s
         return deid__fail(DEID_ERR_ARGUMENT, M, "dataset_set_volume: NULL argument");
     const char *what = ds->name ? ds->name : "dataset";
     double nf = 1;
-    if (text_numbers(&ds->root, T_FRAMES, &nf, 1) != 1 || nf < 1)
+    if (deid__ct_numbers(&ds->root, T_FRAMES, &nf, 1) != 1 || nf < 1)
         nf = 1;
     if (nf > 1e7)
         return deid__fail(DEID_ERR_LIMIT, M, "%s: %.0f frames", what, nf);
