@@ -668,6 +668,15 @@ static void fill_gaps(deid_volume *v, const uint8_t *filled)
     }
 }
 
+/* The first frame of one slice, the error prefixed with its path. */
+static deid_status decode_slice(const deid__slice *s, deid_image **img)
+{
+    deid_status st = deid_image_decode(s->ds, 0, 1, 0, img);
+    if (st != DEID_OK)
+        deid__error_prefix(s->path ? s->path : "slice");
+    return st;
+}
+
 deid_status deid_volume_from_series(const deid_series *series, deid_volume **out)
 {
     if (!series || !out)
@@ -678,8 +687,13 @@ deid_status deid_volume_from_series(const deid_series *series, deid_volume **out
     if (st != DEID_OK)
         return st;
     const deid_dataset *first = series->v[l.idx[0]].ds;
+    /* The first slice is decoded before the volume is allocated: its Rows and Columns are then
+     * backed by pixel data, so a small file cannot make the volume claim gigabytes. */
+    deid_image *img = NULL;
+    st = decode_slice(&series->v[l.idx[0]], &img);
     deid_volume *v = NULL;
-    st = volume_for(pl, &l, is_hounsfield(&first->root, NULL), "series", &v);
+    if (st == DEID_OK)
+        st = volume_for(pl, &l, is_hounsfield(&first->root, NULL), "series", &v);
     size_t nk = v ? v->geom.dims[2] : 0;
     uint8_t *filled = st == DEID_OK ? deid__calloc(nk, 1) : NULL;
     if (st == DEID_OK && !filled)
@@ -687,17 +701,15 @@ deid_status deid_volume_from_series(const deid_series *series, deid_volume **out
     for (size_t k = 0; st == DEID_OK && k < l.n; k++) {
         const deid__slice *s = &series->v[l.idx[k]];
         const char *what = s->path ? s->path : "slice";
-        deid_image *img;
-        st = deid_image_decode(s->ds, 0, 1, 0, &img);
-        if (st != DEID_OK) {
-            deid__error_prefix(what);
+        if (k > 0 && (st = decode_slice(s, &img)) != DEID_OK)
             break;
-        }
         size_t kk = grid_index(&l, k, nk);
         st = copy_frame(v, kk, img, 0, &pl[l.idx[k]], what);
         filled[kk] = 1;
         deid_image_free(img);
+        img = NULL;
     }
+    deid_image_free(img);
     if (st == DEID_OK)
         fill_gaps(v, filled);
     free(filled);
@@ -770,25 +782,34 @@ deid_status deid_volume_from_dataset(const deid_dataset *ds, deid_volume **out)
     if (nf > 1e7)
         return deid__fail(DEID_ERR_LIMIT, M, "%s: %.0f frames", what, nf);
     size_t n = (size_t)nf;
+    /* Decoded first: the frames' planes and the volume are sized by pixel data that is there,
+     * not by what NumberOfFrames, Rows and Columns claim. */
+    deid_image *img = NULL;
+    deid_status st = deid_image_decode(ds, 0, 0, 0, &img);
+    if (st != DEID_OK)
+        return st;
+    if (img->frames < n) {
+        st = deid__fail(DEID_ERR_NO_PIXELS, M, "%s: %zu frames decoded of %zu", what, img->frames,
+                        n);
+        deid_image_free(img);
+        return st;
+    }
     plane *pl = frame_planes(ds, n);
-    if (!pl)
+    if (!pl) {
+        deid_image_free(img);
         return DEID_ERR_NOMEM;
+    }
     const deid_item *shared = seq_item(&ds->root, T_SHARED_FG, 0);
     layout l;
-    deid_status st = layout_make(pl, n, &l);
+    st = layout_make(pl, n, &l);
     if (st != DEID_OK) {
+        deid_image_free(img);
         free(pl);
         return st;
     }
     deid_volume *v = NULL;
     st = volume_for(pl, &l, is_hounsfield(&ds->root, seq_item(shared, T_PIXEL_TRANSFORM, 0)),
                     what, &v);
-    deid_image *img = NULL;
-    if (st == DEID_OK)
-        st = deid_image_decode(ds, 0, 0, 0, &img);
-    if (st == DEID_OK && img->frames < n)
-        st = deid__fail(DEID_ERR_NO_PIXELS, M, "%s: %zu frames decoded of %zu", what,
-                        img->frames, n);
     size_t nk = v ? v->geom.dims[2] : 0;
     uint8_t *filled = st == DEID_OK ? deid__calloc(nk, 1) : NULL;
     if (st == DEID_OK && !filled)

@@ -33,6 +33,11 @@ deid_status deid__parse(const uint8_t *data, size_t size, const char *name,
                         const deid_read_options *opts, deid_dataset **out);
 
 /* Resolved read limits (0 fields replaced by defaults). DEID_ERR_ARGUMENT for a bad version. */
+/* Inflate a raw deflate stream (a deflated transfer syntax's data set; a zlib header is accepted
+ * too) into *out (free with free()), failing with DEID_ERR_LIMIT beyond `limit` bytes and
+ * DEID_ERR_NOT_DICOM when the stream is corrupt or truncated. `name` labels errors. */
+deid_status deid__inflate(const uint8_t *data, size_t size, uint64_t limit, const char *name,
+                          uint8_t **out, size_t *out_size);
 deid_status deid__read_limits(const deid_read_options *opts, deid_read_options *out);
 
 /* Unsigned little-endian integer of n (1..8) bytes. */

@@ -212,7 +212,10 @@ static deid_status decode_encapsulated(const deid_dataset *ds, const deid_elem *
                                        size_t first, size_t count, deid_image *img)
 {
     const char *name = deid__ds_label(ds);
-    size_t nstarts, bytes;
+    size_t nstarts, bytes, nfrags = px->nfrags ? px->nfrags - 1 : 0;
+    if (nfrags < l->frames) /* before the frame table is sized by NumberOfFrames */
+        return deid__fail(DEID_ERR_NO_PIXELS, M, "%s: %zu frames but only %zu pixel data fragments",
+                          name, l->frames, nfrags);
     if (!deid__add_size(l->frames, 1, &nstarts) || !deid__mul_size(nstarts, sizeof(size_t), &bytes))
         return DEID_ERR_NOMEM;
     size_t *starts = deid__malloc(bytes);

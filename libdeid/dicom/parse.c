@@ -1,8 +1,8 @@
 /* Validating parser: bytes -> C tree. Every length is checked against the bytes present before
  * anything is allocated, and nesting depth and element count against the caller's limits, so a
  * 200-byte file cannot make the library allocate gigabytes (GDCM's own reader would: it sizes
- * a value from its length field before reading it). GDCM is still used for what it adds:
- * inflating deflated data sets (shim) and the data dictionary for implicit VR input. */
+ * a value from its length field before reading it). GDCM is still used for what it adds: the
+ * data dictionary for implicit VR input. Deflated data sets are inflated in C (inflate.c). */
 #include <stdlib.h>
 #include <string.h>
 #include "core/core.h"
@@ -28,6 +28,7 @@ typedef struct parser {
     unsigned max_depth;
     uint64_t max_elements;
     uint64_t count;
+    uint64_t max_bytes; /* also bounds an inflated data set */
 } parser;
 
 /* ---- small readers ------------------------------------------------------------------------ */
@@ -532,11 +533,12 @@ static deid_status meta_ts(const deid_item *meta, char *buf, size_t cap)
     return DEID_OK;
 }
 
-static deid_status parse_deflated(parser *p, deid_dataset *ds)
+static deid_status parse_deflated(parser *p, size_t pos, deid_dataset *ds)
 {
     uint8_t *raw = NULL;
     size_t rawsize = 0;
-    deid_status st = deid_shim_inflate(p->buf, p->size, p->name, &raw, &rawsize);
+    deid_status st = deid__inflate(p->buf + pos, p->size - pos, p->max_bytes, p->name, &raw,
+                                   &rawsize);
     if (st != DEID_OK)
         return st;
     parser q = *p;
@@ -547,6 +549,8 @@ static deid_status parse_deflated(parser *p, deid_dataset *ds)
     st = parse_elements(&q, &ds->root, 0, rawsize, 0, en, 0, &end);
     p->count = q.count;
     free(raw);
+    if (st == DEID_OK && ds->root.n == 0)
+        return deid__fail(DEID_ERR_NOT_DICOM, "dicom", "%s: empty data set", p->name);
     return st;
 }
 
@@ -569,7 +573,7 @@ static deid_status parse_all(parser *p, deid_dataset *ds)
         if (kind == DEID_TS_KIND_DEFLATED) {
             if (!(ds->transfer_syntax = deid__strdup(uid)))
                 return DEID_ERR_NOMEM;
-            return parse_deflated(p, ds);
+            return parse_deflated(p, pos, ds);
         }
         en.explicit_vr = kind != DEID_TS_KIND_IMPLICIT_LE;
         en.big_endian = kind == DEID_TS_KIND_EXPLICIT_BE;
@@ -594,7 +598,8 @@ static deid_status parse_all(parser *p, deid_dataset *ds)
 deid_status deid__parse(const uint8_t *data, size_t size, const char *name,
                         const deid_read_options *opts, deid_dataset **out)
 {
-    parser p = {data, size, name ? name : "<memory>", opts->max_depth, opts->max_elements, 0};
+    parser p = {data, size, name ? name : "<memory>", opts->max_depth, opts->max_elements, 0,
+                opts->max_file_bytes};
     if (size == 0)
         return deid__fail(DEID_ERR_NOT_DICOM, "dicom", "%s: not a DICOM file (empty)", p.name);
     if ((uint64_t)size > opts->max_file_bytes)

@@ -662,12 +662,6 @@ extern "C" deid_status deid_shim_gdcm_reencode(const uint8_t *data, size_t size,
     }
 }
 
-extern "C" deid_status deid_shim_inflate(const uint8_t *data, size_t size, const char *name,
-                                         uint8_t **out, size_t *out_size)
-{
-    return deid_shim_gdcm_reencode(data, size, name, out, out_size);
-}
-
 extern "C" deid_status deid_shim_write(const deid_dataset *ds, uint8_t **out, size_t *out_size)
 {
     const char *label = deid__ds_label(ds);

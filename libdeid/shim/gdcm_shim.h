@@ -29,15 +29,11 @@ uint16_t deid_shim_private_vr(uint32_t tag, const char *creator);
  * compression of the stream itself: deflated explicit VR -> explicit VR little endian, others
  * in their own encoding (implicit/explicit VR, little/big endian; big endian values come out
  * little endian). On success *out (free with free()) and *size hold the data set. `name`
- * labels error messages. Used to inflate deflated data sets, and by the tests to cross-check
- * the C parser against GDCM. Note: GDCM sizes values from their length fields before reading
- * them, so only call this on input whose structure was checked, or that is deflated. */
+ * labels error messages. Used by the tests to cross-check the C parser against GDCM; never on
+ * untrusted input: GDCM sizes values from their length fields before reading them, and
+ * Debian's GDCM asserts (aborts) on some malformed streams. */
 deid_status deid_shim_gdcm_reencode(const uint8_t *data, size_t size, const char *name,
                                     uint8_t **out, size_t *out_size);
-
-/* Same as deid_shim_gdcm_reencode, for deflated input (the parser's path). */
-deid_status deid_shim_inflate(const uint8_t *data, size_t size, const char *name, uint8_t **out,
-                              size_t *out_size);
 
 /* Serialise `ds` as a Part 10 stream in ds->transfer_syntax: 128-byte zero preamble, "DICM",
  * a regenerated File Meta Information (group length, version, Media Storage SOP Class/Instance

@@ -14,7 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (deid_image_decode(ds, 0, 0, FUZZ_MAX_SAMPLES, &img) == DEID_OK) {
         deid_encode_options o = DEID_ENCODE_OPTIONS_INIT;
         o.codec = DEID_CODEC_UNCOMPRESSED;
-        (void)deid_dataset_set_pixels(ds, img, &o);
+        if (deid_dataset_set_pixels(ds, img, &o) != DEID_OK)
+            deid_clear_error();
         deid_image_free(img);
     }
     deid_dataset_free(ds);

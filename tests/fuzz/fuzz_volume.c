@@ -42,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         deid_volume *v = NULL;
         if (deid_volume_from_series(s, &v) == DEID_OK) {
             size_t unmatched = 0;
-            (void)deid_series_set_volume(s, v, &unmatched);
+            if (deid_series_set_volume(s, v, &unmatched) != DEID_OK)
+                deid_clear_error();
             deid_volume_free(v);
         }
     }
