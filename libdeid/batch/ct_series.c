@@ -12,6 +12,7 @@
 #include "batch/batch_int.h"
 #include "core/core.h"
 #include "dicom/dataset_int.h"
+#include "dicom/dicom_int.h"
 #include "deid/deid.h"
 #include "ct/ct_int.h"
 #include "profile/profile_int.h"
@@ -19,7 +20,6 @@
 #define M "batch"
 #define TAG_MODALITY DEID_TAG(0x0008, 0x0060)
 #define TAG_SERIES_UID DEID_TAG(0x0020, 0x000E)
-#define TAG_PIXEL_DATA DEID_TAG(0x7FE0, 0x0010)
 #define TAG_NUMBER_OF_FRAMES DEID_TAG(0x0028, 0x0008)
 
 /* ---- planning ------------------------------------------------------------------------------ */
@@ -42,8 +42,9 @@ static int cmp_plan(const void *a, const void *b)
     return (p->idx > q->idx) - (p->idx < q->idx);
 }
 
-/* The grouping key of one scanned file (NULL when it is no CT slice, or unreadable: such
- * files are units of their own and report why when processed). */
+/* The grouping key of one scanned file (NULL when it is no CT slice, or unreadable, or its
+ * pixels could not be decoded: such files are units of their own and report why when
+ * processed, and the series goes on without them). */
 static char *key_of(const deid_batch_job *run, const deid_batch_entry *e)
 {
     if (e->error)
@@ -59,7 +60,7 @@ static char *key_of(const deid_batch_job *run, const deid_batch_entry *e)
     if (deid_dataset_get_string(ds, TAG_MODALITY, modality, sizeof modality) == DEID_OK &&
         !strcmp(modality, "CT") &&
         deid_dataset_get_string(ds, TAG_SERIES_UID, uid, sizeof uid) == DEID_OK && *uid &&
-        deid_dataset_has(ds, TAG_PIXEL_DATA)) {
+        deid__image_check(ds, 0) == DEID_OK) {
         deid_buf k = {0};
         if (deid__buf_printf(&k, "%s\n%s", b->flat ? "" : e->rel_dir, uid) == 0)
             key = k.data;
@@ -419,19 +420,19 @@ static void single(deid_batch_worker *w, const deid_batch_entry *e)
     deid_dataset_get_string(ds, TAG_NUMBER_OF_FRAMES, nf, sizeof nf);
     deid_clear_error();
     int ct = !strcmp(modality, "CT");
-    int pixels = deid_dataset_has(ds, TAG_PIXEL_DATA);
     long frames = strtol(nf, NULL, 10);
-    if (ct && pixels && frames > 0 && (size_t)frames >= run->batch->ct.min_slices) {
+    /* A CT object whose pixels are missing or cannot be what its header says is an error */
+    st = ct ? deid__image_check(ds, 0) : DEID_OK;
+    if (st == DEID_OK && ct && frames > 0 && (size_t)frames >= run->batch->ct.min_slices)
         multiframe(w, e, ds);
-        deid_dataset_free(ds);
-        return;
-    }
     deid_dataset_free(ds);
+    if (st != DEID_OK)
+        count(w, deid__batch_fail(run, e->path, st));
+    if (st != DEID_OK || (ct && frames > 0 && (size_t)frames >= run->batch->ct.min_slices))
+        return;
     char why[96];
     if (!ct)
         snprintf(why, sizeof why, "not CT");
-    else if (!pixels)
-        snprintf(why, sizeof why, "no pixel data");
     else
         snprintf(why, sizeof why, "not a volume (its series has fewer than %zu slices here)",
                  run->batch->ct.min_slices);

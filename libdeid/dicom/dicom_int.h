@@ -38,6 +38,12 @@ deid_status deid__parse(const uint8_t *data, size_t size, const char *name,
  * DEID_ERR_NOT_DICOM when the stream is corrupt or truncated. `name` labels errors. */
 deid_status deid__inflate(const uint8_t *data, size_t size, uint64_t limit, const char *name,
                           uint8_t **out, size_t *out_size);
+/* Would deid_image_decode get past its checks for every frame of `ds`? Pixel Data present and
+ * as large as the header says (native) or with a fragment per frame (encapsulated), a syntax
+ * and layout libdeid decodes, under max_samples (0: the default). The compressed streams
+ * themselves are not decoded. Fails with the error deid_image_decode would give. */
+deid_status deid__image_check(const deid_dataset *ds, uint64_t max_samples);
+
 deid_status deid__read_limits(const deid_read_options *opts, deid_read_options *out);
 
 /* Unsigned little-endian integer of n (1..8) bytes. */

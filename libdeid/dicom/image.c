@@ -110,17 +110,28 @@ static void copy_frame_native(const layout *l, const uint8_t *src, uint8_t *dst)
     }
 }
 
-static deid_status decode_native(const deid_dataset *ds, const deid_elem *px, const layout *l,
-                                 size_t first, size_t count, deid_image *img)
+/* Native Pixel Data holds every frame the header claims; *fbytes: the stored bytes of one. */
+static deid_status native_size(const deid_dataset *ds, const deid_elem *px, const layout *l,
+                               size_t *fbytes)
 {
-    size_t fbytes, need;
-    if (!stored_frame_bytes(l, &fbytes) || !deid__mul_size(fbytes, l->frames, &need))
+    size_t need;
+    if (!stored_frame_bytes(l, fbytes) || !deid__mul_size(*fbytes, l->frames, &need))
         return deid__fail(DEID_ERR_LIMIT, M, "%s: pixel data size overflows", deid__ds_label(ds));
     if (px->len < need)
         return deid__fail(DEID_ERR_NO_PIXELS, M,
                           "%s: Pixel Data holds %lu bytes but %zu frames of %zux%zux%zu need %zu",
                           deid__ds_label(ds), (unsigned long)px->len, l->frames, l->rows, l->cols,
                           l->samples, need);
+    return DEID_OK;
+}
+
+static deid_status decode_native(const deid_dataset *ds, const deid_elem *px, const layout *l,
+                                 size_t first, size_t count, deid_image *img)
+{
+    size_t fbytes;
+    deid_status st = native_size(ds, px, l, &fbytes);
+    if (st != DEID_OK)
+        return st;
     if (!(img->data = deid__malloc(img->size)))
         return DEID_ERR_NOMEM;
     size_t out_frame = img->size / count;
@@ -318,11 +329,14 @@ static void normalize_bits(deid_image *img, const layout *l)
     }
 }
 
-deid_status deid_image_decode(const deid_dataset *ds, size_t first, size_t count,
-                              uint64_t max_samples, deid_image **out)
+/* Everything about a decode request that can be checked without decoding: Pixel Data present
+ * and not empty, a syntax that fits it, a layout libdeid handles, frames first..first+*count
+ * (0: to the end) within the image and under max_samples (0: the default). On success *l, *px,
+ * *count and *bytes (of the decoded frames) are set. */
+static deid_status check_request(const deid_dataset *ds, size_t first, size_t *count,
+                                 uint64_t max_samples, layout *l, const deid_elem **pxo,
+                                 size_t *bytes)
 {
-    if (!ds || !out)
-        return deid__fail(DEID_ERR_ARGUMENT, M, "image decode: NULL argument");
     const char *name = deid__ds_label(ds);
     const deid_elem *px = deid__item_find(&ds->root, 0x7FE00010u);
     if (!px) {
@@ -333,28 +347,71 @@ deid_status deid_image_decode(const deid_dataset *ds, size_t first, size_t count
     }
     if (px->vr == DEID_VR_SQ || (!px->encapsulated && !px->len))
         return deid__fail(DEID_ERR_NO_PIXELS, M, "%s: Pixel Data is empty", name);
-    layout l;
-    deid_status st = read_layout(ds, &l);
+    /* Native pixels under a syntax that is not a native one (unknown, or compressed): the bytes
+     * cannot be trusted to mean what the header says, so they are not guessed at. */
+    const char *ts = deid_dataset_transfer_syntax(ds);
+    if (!px->encapsulated && deid__ts_encapsulated(ts))
+        return deid__fail(DEID_ERR_UNSUPPORTED, M,
+                          "%s: transfer syntax %.64s is not a native one, yet Pixel Data is not "
+                          "encapsulated (unknown syntax, or header and data disagree)",
+                          name, strspn(ts, "0123456789.") == strlen(ts) ? ts : "(not a UID)");
+    deid_status st = read_layout(ds, l);
     if (st != DEID_OK)
         return st;
-    if (first >= l.frames)
+    if (first >= l->frames)
         return deid__fail(DEID_ERR_ARGUMENT, M, "%s: frame %zu requested, the image has %zu", name,
-                          first, l.frames);
-    if (count == 0)
-        count = l.frames - first;
-    if (count > l.frames - first)
+                          first, l->frames);
+    if (*count == 0)
+        *count = l->frames - first;
+    if (*count > l->frames - first)
         return deid__fail(DEID_ERR_ARGUMENT, M, "%s: frames %zu..%zu requested, the image has %zu",
-                          name, first, first + count - 1, l.frames);
+                          name, first, first + *count - 1, l->frames);
     if (max_samples == 0)
         max_samples = DEFAULT_MAX_SAMPLES;
-    size_t samples, bytes;
-    if (!deid__mul_size(l.rows, l.cols, &samples) ||
-        !deid__mul_size(samples, l.samples, &samples) ||
-        !deid__mul_size(samples, count, &samples) || (uint64_t)samples > max_samples ||
-        !deid__mul_size(samples, l.bits_allocated / 8, &bytes))
+    size_t samples;
+    if (!deid__mul_size(l->rows, l->cols, &samples) ||
+        !deid__mul_size(samples, l->samples, &samples) ||
+        !deid__mul_size(samples, *count, &samples) || (uint64_t)samples > max_samples ||
+        !deid__mul_size(samples, l->bits_allocated / 8, bytes))
         return deid__fail(DEID_ERR_LIMIT, M,
                           "%s: %zu frames of %zux%zux%zu samples exceed the limit of %llu samples",
-                          name, count, l.rows, l.cols, l.samples, (unsigned long long)max_samples);
+                          name, *count, l->rows, l->cols, l->samples,
+                          (unsigned long long)max_samples);
+    *pxo = px;
+    return DEID_OK;
+}
+
+deid_status deid__image_check(const deid_dataset *ds, uint64_t max_samples)
+{
+    layout l;
+    const deid_elem *px;
+    size_t count = 0, bytes, fbytes;
+    deid_status st = check_request(ds, 0, &count, max_samples, &l, &px, &bytes);
+    if (st != DEID_OK)
+        return st;
+    const char *name = deid__ds_label(ds);
+    if (px->encapsulated) {
+        size_t nfrags = px->nfrags ? px->nfrags - 1 : 0;
+        if (nfrags < l.frames)
+            return deid__fail(DEID_ERR_NO_PIXELS, M,
+                              "%s: %zu frames but only %zu pixel data fragments", name, l.frames,
+                              nfrags);
+        return DEID_OK;
+    }
+    return native_size(ds, px, &l, &fbytes);
+}
+
+deid_status deid_image_decode(const deid_dataset *ds, size_t first, size_t count,
+                              uint64_t max_samples, deid_image **out)
+{
+    if (!ds || !out)
+        return deid__fail(DEID_ERR_ARGUMENT, M, "image decode: NULL argument");
+    layout l;
+    const deid_elem *px;
+    size_t bytes;
+    deid_status st = check_request(ds, first, &count, max_samples, &l, &px, &bytes);
+    if (st != DEID_OK)
+        return st;
 
     deid_image *img = deid__calloc(1, sizeof *img);
     if (!img)
