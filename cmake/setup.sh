@@ -13,6 +13,8 @@ usage: cmake/setup.sh [options]
   --no-torch         do not install libtorch-dev (the learned ultrasound detector's backend,
                      installed by default; the build works without it, minus that detector)
   --no-demo          build only, do not run the demo
+  --dev              also install the developer tools: clang (tests/fuzz/run_fuzz.sh) and
+                     valgrind
   --build-dir DIR    build directory (default: build)
   --build-type TYPE  CMAKE_BUILD_TYPE (default: RelWithDebInfo)
   -h, --help         this text
@@ -21,13 +23,14 @@ After it: `ctest --test-dir build --output-on-failure` runs every test (C and Py
 EOF
 }
 
-install=1 torch=1 demo=1 build_dir=build build_type=RelWithDebInfo
+install=1 torch=1 demo=1 dev=0 build_dir=build build_type=RelWithDebInfo
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-install) install=0 ;;
     --with-torch) torch=1 ;;
     --no-torch) torch=0 ;;
     --no-demo) demo=0 ;;
+    --dev) dev=1 ;;
     --demo) demo=1 ;;
     --build-dir) build_dir=${2:?--build-dir needs a value}; shift ;;
     --build-type) build_type=${2:?--build-type needs a value}; shift ;;
@@ -51,6 +54,7 @@ packages=(
   python3-pydicom python3-numpy python3-pytest python3-venv python3-pip python3-setuptools
   python3-pil fonts-dejavu-core fonts-liberation2 fonts-freefont-ttf tesseract-ocr
 )
+[ "$dev" = 1 ] && packages+=(clang valgrind)
 # Optional: installed on their own, so that a failure there leaves a working build without them.
 optional=()
 [ "$torch" = 1 ] && optional+=(libtorch-dev)

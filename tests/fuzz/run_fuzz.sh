@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets (clang, -DDEID_FUZZ=ON in build-fuzz) and run each for a while.
 #   tests/fuzz/run_fuzz.sh [SECONDS] [TARGET...]     (default 60 s, every target)
-# Seeds: every DICOM file of ../shared/data (and tests/data) up to 2 MB; the fuzz_volume target
-# also gets the head CT slices joined by its separator. Corpora grow in build-fuzz/corpus/<t>,
+# Seeds: every DICOM file of ../shared/data (and tests/data) up to 2 MB, and the committed inputs
+# of tests/fuzz/corpus/<target> (regressions and minimised seeds, which ctest replays); the
+# fuzz_volume target also gets the head CT slices joined by its separator. Corpora grow in build-fuzz/corpus/<t>,
 # crashes, leaks and timeouts go to build-fuzz/artifacts/<t>/. Prints per target: executions,
 # and what was found. Exit 1 when any target found something.
 set -u
@@ -37,6 +38,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$art"
   extra="$seeds/dicom"
   [ "$t" = fuzz_volume ] && extra="$seeds/volume $seeds/dicom"
+  [ -d "$src/tests/fuzz/corpus/$t" ] && extra="$extra $src/tests/fuzz/corpus/$t"
   log="$b/$t.log"
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
     LSAN_OPTIONS=suppressions="$src/tests/lsan.supp" \
