@@ -14,14 +14,17 @@ DA, an Accession Number with VR UN). Each tool runs on its own generated inputs:
 - deid-ct: a head phantom series (tests/generators/make_head_phantom.py) with the PHI;
 
 and every tool also gets BAD files holding the PHI: one cut right after the Patient's Name
-value, one without Pixel Data, one with Rows and Columns of 65535. Each tool runs verbose with
---log (pipes), verbose under a pseudo-terminal (progress bar on), quiet, and with its report
-options (overview PNGs, mask JSONs, QC renders, NIfTI/NRRD, review.csv, text reports). Then
-stdout, stderr, the log and every file the tool wrote (de-identified DICOM included) except
-keys.csv (the crosswalk: PHI by design) are searched, case-insensitively, for every injected
-string and its DICOM-formatted variants (name parts, "1951-08-29", "29.08.1951"...); gzip
-files and PNG text chunks are searched decompressed. deid-ocr --report-text asks for the text read: its _text.json files and
-review.csv are then exempt, its console and log are not.
+value (a complete data set without pixels), one cut inside that value, one without Pixel Data,
+one with Rows and Columns of 65535. Each tool runs verbose with --log (pipes), verbose under a
+pseudo-terminal (progress bar on), quiet, and with its report options (overview PNGs, mask
+JSONs, QC renders, NIfTI/NRRD, review.csv, text reports, deid-ct --keep-headers). Then stdout,
+stderr, the log and every file the tool wrote (de-identified DICOM included) except keys.csv
+(the crosswalk: PHI by design) are searched, case-insensitively, for every injected string and
+its DICOM-formatted variants (name parts, "1951-08-29", "29.08.1951"...) and for original UIDs;
+gzip files and PNG text chunks are searched decompressed. deid-ocr --report-text asks for the
+text read: its _text.json files and review.csv are then exempt, its console and log are not;
+deid-ct --keep-headers keeps the header: its DICOM and header JSONs are exempt, and its
+original UIDs may be named.
 
 Also searched: the Python binding's exception for bad files (bindings/python/deid) and the
 messages of the library's log callback (deid.Batch(log=...): every level, debug included).
@@ -87,16 +90,21 @@ PHI_WORDS = [LAST, FIRST, "Quillfeather", "VANTROMP", "ISOLDE", PATIENT_ID, OTHE
 PHI_NUMBERS = ["7734913", "5582641", "9081726", BIRTH, "1951-08-29", "1951/08/29", "1951.08.29",
                "29.08.1951", "29/08/1951", "08/29/1951", "29-08-1951", "29-Aug-1951",
                "Aug 29 1951", "29 August 1951"]
-PATTERNS = ([re.compile(rb"(?<![A-Za-z0-9])" + re.escape(w.encode()) + rb"(?![a-z])", re.I)
-             for w in PHI_WORDS] +
-            [re.compile(rb"(?<![0-9.])" + re.escape(n.encode()) + rb"(?![0-9])", re.I)
-             for n in PHI_NUMBERS])
+# Every input's UIDs come from the generators' test root: an original UID is never printed or
+# written either (outputs get new 2.25 UIDs).
+UID_ROOT = "1.2.826.0.1.3680043.9.7777"
+NO_UID_PATTERNS = (
+    [re.compile(rb"(?<![A-Za-z0-9])" + re.escape(w.encode()) + rb"(?![a-z])", re.I)
+     for w in PHI_WORDS] +
+    [re.compile(rb"(?<![0-9.])" + re.escape(n.encode()) + rb"(?![0-9])", re.I)
+     for n in PHI_NUMBERS])
+PATTERNS = NO_UID_PATTERNS + [re.compile(rb"(?<![0-9.])" + re.escape(UID_ROOT.encode()) + rb"\.")]
 
 
-def phi_hits(where, data, limit=3):
+def phi_hits(where, data, limit=3, patterns=None):
     """'where: ...context...' for each injected PHI string found in data (bytes)."""
     out = []
-    for p in PATTERNS:
+    for p in patterns or PATTERNS:
         for m in list(p.finditer(data))[:limit]:
             out.append(f"{where}: {m.group(0).decode(errors='replace')!r} in "
                        f"...{data[max(0, m.start() - 40):m.end() + 40]!r}...")
@@ -107,7 +115,7 @@ def self_check_patterns():
     """The search finds every form the issue names (and not a UID's digits)."""
     for s in ("DOE^JOHN".replace("DOE", LAST).replace("JOHN", FIRST), f"{LAST} {FIRST}",
               f"{FIRST.title()} {LAST.title()}", "born 1951-08-29", f"x{BIRTH}.", "id 7734913",
-              "Quillfeather", "isolde"):
+              "Quillfeather", "isolde", UID_ROOT + ".21.3.1"):
         assert phi_hits("self", s.encode()), s
     assert not phi_hits("self", b"2.25.119510829000 1.2.3.19510829 pseudonym 0123456789")
 
@@ -346,10 +354,11 @@ def contents(path):
     return data
 
 
-def leaks(run, dirs, exempt=()):
+def leaks(run, dirs, exempt=(), patterns=None):
     """PHI found in the run's stdout, stderr and every file under dirs except keys.csv and the
     base names in exempt. Returns (hits, number of files searched)."""
-    hits = phi_hits(f"{run.name} stdout", run.stdout) + phi_hits(f"{run.name} stderr", run.stderr)
+    hits = (phi_hits(f"{run.name} stdout", run.stdout, patterns=patterns) +
+            phi_hits(f"{run.name} stderr", run.stderr, patterns=patterns))
     n = 0
     for d in dirs:
         for path in files_under(d) if os.path.isdir(d) else [d] if os.path.isfile(d) else []:
@@ -359,7 +368,7 @@ def leaks(run, dirs, exempt=()):
                 continue
             n += 1
             hits += phi_hits(f"{run.name} {os.path.relpath(path, os.path.dirname(d))}",
-                             contents(path))
+                             contents(path), patterns=patterns)
     return hits, n
 
 
@@ -385,10 +394,10 @@ def run_tool(root, name, label, inputs, *options, tty=False, out_dirs=(), log=No
     return r
 
 
-def assert_clean(runs, exempt=(), min_files=1):
+def assert_clean(runs, exempt=(), min_files=1, patterns=None):
     hits, searched = [], 0
     for r in runs:
-        h, n = leaks(r, r.dirs, exempt)
+        h, n = leaks(r, r.dirs, exempt, patterns)
         hits += h
         searched += n
     print(f"\n  {len(runs)} runs, {searched} files searched, {len(hits)} PHI hits")
@@ -669,6 +678,14 @@ def test_deid_ct(ct_inputs):
     for ext in (".png", ".nii.gz", ".nrrd"):
         assert [p for p in written if p.endswith(ext)], f"no {ext} written\n" + runs[0].explain()
     assert_clean(runs, min_files=40)
+    # --keep-headers keeps the PHI in the DICOM headers by design (and in the header JSONs
+    # made from them), and the original UIDs (the QC render is named by the Series Instance
+    # UID); its console, log and QC renders still hold no other PHI.
+    kept = run_tool(d, "deid-ct", "keep-headers", inp, "-v", "--keep-headers", "--qc-dir",
+                    "{d}/qc", out_dirs=["qc"])
+    check_runs([kept], [os.path.basename(b) for b in bad[:2]])
+    assert_clean([kept], exempt=("*.dcm", "*_DICOMHeader.json"), min_files=2,
+                 patterns=NO_UID_PATTERNS)
 
 
 # ---- the Python binding and the log callback -----------------------------------------------
@@ -713,6 +730,40 @@ def test_python_binding_errors_and_log(root, binding, header_inputs):
         hits += phi_hits(f"DeidError for {label}", m.encode())
     hits += phi_hits("log callback", "\n".join(log).encode())
     assert not hits, "\n".join(hits[:20])
+
+
+def test_python_cli(root, binding, header_inputs):
+    """python3 -m deid: keygen writes 0600 under umask 000; file and batch print no PHI on
+    bad inputs, and batch writes none outside keys.csv."""
+    _, inp, bad, _ = header_inputs
+    d = os.path.join(root, "python-cli")
+    os.makedirs(d)
+    env = dict(os.environ, PYTHONPATH=BINDINGS + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+    def py(label, *args, umask=None):
+        pre = (lambda: os.umask(umask)) if umask is not None else None
+        p = subprocess.run([sys.executable, "-B", "-m", "deid"] + list(args), env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300,
+                           preexec_fn=pre)
+        r = Run.__new__(Run)
+        r.name, r.args, r.tty = label, list(args), False
+        r.rc, r.stdout, r.stderr = p.returncode, p.stdout, p.stderr
+        return r
+
+    key = os.path.join(d, "site.key")
+    r = py("keygen", "keygen", key, umask=0)
+    assert r.rc == 0 and stat.S_IMODE(os.stat(key).st_mode) == 0o600, r.explain()
+    r = py("keygen again", "keygen", key)
+    assert r.rc == 1 and key.encode() in r.stderr, r.explain()
+    f = py("file", "file", bad[1], os.path.join(d, "one.dcm"), "--key", key)
+    assert f.rc == 1 and f.stderr.strip(), f.explain()
+    assert not os.path.exists(os.path.join(d, "one.dcm")), f.explain()
+    b = py("batch", "batch", inp, os.path.join(d, "out"), os.path.join(d, "hdr"), "--key", key,
+           "--workers", "2")
+    assert b.rc == 1 and b"failed 1" in b.stdout, b.explain()
+    b.dirs = [os.path.join(d, "out"), os.path.join(d, "hdr")]
+    f.dirs = []
+    assert_clean([f, b], min_files=60)
 
 
 # ---- keys ---------------------------------------------------------------------------------
