@@ -44,6 +44,10 @@ deid_status deid__inflate(const uint8_t *data, size_t size, uint64_t limit, cons
  * themselves are not decoded. Fails with the error deid_image_decode would give. */
 deid_status deid__image_check(const deid_dataset *ds, uint64_t max_samples);
 
+/* Frames the header describes (Number of Frames, 1 without it); 0 when the pixel description
+ * is unusable (deid_image_decode then says why). */
+size_t deid__image_frame_count(const deid_dataset *ds);
+
 deid_status deid__read_limits(const deid_read_options *opts, deid_read_options *out);
 
 /* Unsigned little-endian integer of n (1..8) bytes. */

@@ -381,6 +381,16 @@ static deid_status check_request(const deid_dataset *ds, size_t first, size_t *c
     return DEID_OK;
 }
 
+size_t deid__image_frame_count(const deid_dataset *ds)
+{
+    layout l;
+    if (read_layout(ds, &l) != DEID_OK) {
+        deid_clear_error();
+        return 0;
+    }
+    return l.frames;
+}
+
 deid_status deid__image_check(const deid_dataset *ds, uint64_t max_samples)
 {
     layout l;

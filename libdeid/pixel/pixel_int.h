@@ -28,6 +28,19 @@ int deid__pi_is_ybr(const deid_image *img);
 
 /* ---- JPEG baseline frame encoder (libjpeg-turbo) ----------------------------------------- */
 
+/* New Pixel Data written in pieces (a long clip decoded, masked and encoded in chunks):
+ * _new takes the header of the whole image (`shape`: rows, columns, samples, bits, signedness,
+ * photometric; its frames and data are ignored) and the number of frames; _add encodes frames
+ * that match it, in order; _commit, once every frame is there, replaces Pixel Data and the
+ * header that describes it exactly as deid_dataset_set_pixels does (a failed commit leaves
+ * the data set as it was). _free(NULL) is a no-op. */
+typedef struct deid__pixel_writer deid__pixel_writer;
+deid_status deid__pixel_writer_new(const deid_dataset *ds, const deid_image *shape, size_t frames,
+                                   const deid_encode_options *opts, deid__pixel_writer **out);
+deid_status deid__pixel_writer_add(deid__pixel_writer *w, const deid_image *img);
+deid_status deid__pixel_writer_commit(deid__pixel_writer *w, deid_dataset *ds);
+void deid__pixel_writer_free(deid__pixel_writer *w);
+
 typedef struct deid_jpeg_enc deid_jpeg_enc;
 
 /* One compressor for frames of rows x cols x samples (1: grey, 3: colour) 8-bit samples.

@@ -176,79 +176,98 @@ static deid_status jpeg_check(const deid_dataset *ds, const deid_image *img,
                           : "");
 }
 
-/* One fragment per frame, even length (a 0 after EOI when needed), and a basic offset table
- * when every offset fits in 32 bits. */
-static deid_status encode_jpeg(const deid_dataset *ds, const deid_image *img,
-                               const deid_encode_options *o, plan *p)
+/* The writer: the new Pixel Data built frame by frame (deid__pixel_writer_add), so that a long
+ * clip can be decoded, masked and encoded in chunks; the header follows at commit. */
+struct deid__pixel_writer {
+    plan p;
+    deid_encode_options o;
+    int jpeg, ybr_input;
+    deid_image shape;   /* the whole image's header: every frame, no data */
+    deid_jpeg_enc *enc; /* JPEG: one encoder for every frame */
+    size_t added;       /* frames added so far */
+    char name[64];      /* for errors */
+};
+
+/* JPEG: one fragment per frame, even length (a 0 after EOI when needed). */
+static deid_status jpeg_begin(const deid_dataset *ds, deid__pixel_writer *w)
 {
-    int ybr_input;
-    deid_status st = jpeg_check(ds, img, o, p, &ybr_input);
+    const deid_image *img = &w->shape;
+    deid_status st = jpeg_check(ds, img, &w->o, &w->p, &w->ybr_input);
     if (st != DEID_OK)
         return st;
     size_t nfrags, bytes;
     if (!deid__add_size(img->frames, 1, &nfrags) ||
         !deid__mul_size(nfrags, sizeof(deid_fragment), &bytes))
         return deid__fail(DEID_ERR_LIMIT, M, "%s: too many frames", label(ds));
-    if (!(p->frags = deid__calloc(1, bytes)))
+    if (!(w->p.frags = deid__calloc(1, bytes)))
         return DEID_ERR_NOMEM;
-    p->nfrags = 1;
-    deid_jpeg_enc *enc = deid__jpeg_enc_new(img->rows, img->cols, img->samples, ybr_input,
-                                            o->quality, o->chroma == DEID_CHROMA_444 ? 1 : 2);
-    if (!enc)
+    w->p.nfrags = 1;
+    w->enc = deid__jpeg_enc_new(img->rows, img->cols, img->samples, w->ybr_input, w->o.quality,
+                                w->o.chroma == DEID_CHROMA_444 ? 1 : 2);
+    if (!w->enc)
         return deid_last_error_code();
+    w->p.ts = TS_JPEG_BASELINE;
+    return DEID_OK;
+}
+
+static deid_status jpeg_add(deid__pixel_writer *w, const deid_image *img)
+{
+    plan *p = &w->p;
     size_t fb = deid__image_frame_bytes(img);
-    for (size_t f = 0; st == DEID_OK && f < img->frames; f++) {
+    for (size_t f = 0; f < img->frames; f++) {
         const uint8_t *jpg;
         size_t n;
-        st = deid__jpeg_enc_frame(enc, img->data + f * fb, &jpg, &n);
+        deid_status st = deid__jpeg_enc_frame(w->enc, img->data + f * fb, &jpg, &n);
         if (st != DEID_OK)
-            break;
+            return st;
         size_t len = n + (n & 1u);
-        if (len > 0xFFFFFFFEu) {
-            st = deid__fail(DEID_ERR_LIMIT, M, "%s: frame %zu compresses to more than 4 GiB",
-                            label(ds), f);
-            break;
-        }
+        if (len > 0xFFFFFFFEu)
+            return deid__fail(DEID_ERR_LIMIT, M, "%s: frame %zu compresses to more than 4 GiB",
+                              w->name, w->added + f);
         uint8_t *d = deid__malloc(len);
-        if (!d) {
-            st = DEID_ERR_NOMEM;
-            break;
-        }
+        if (!d)
+            return DEID_ERR_NOMEM;
         memcpy(d, jpg, n);
         if (len > n)
             d[n] = 0;
         p->frags[p->nfrags++] = (deid_fragment){d, (uint32_t)len};
         p->compressed += len;
     }
-    deid__jpeg_enc_free(enc);
-    if (st != DEID_OK)
-        return st;
-    /* Basic Offset Table: offsets from the first fragment's item tag (8-byte item headers). */
+    return DEID_OK;
+}
+
+/* A Basic Offset Table (offsets from the first fragment's item tag, 8-byte item headers) when
+ * every offset fits in 32 bits. */
+static deid_status jpeg_finish(deid__pixel_writer *w)
+{
+    plan *p = &w->p;
+    size_t frames = w->shape.frames;
     uint64_t off = 0, last = 0;
     for (size_t f = 1; f < p->nfrags; f++) {
         last = off;
         off += 8 + (uint64_t)p->frags[f].len;
     }
-    if (last <= 0xFFFFFFFFu && img->frames <= 0x3FFFFFFFu) {
-        uint8_t *t = deid__malloc(4 * img->frames);
-        if (!t)
-            return DEID_ERR_NOMEM;
-        off = 0;
-        for (size_t f = 1; f < p->nfrags; f++) {
-            for (int b = 0; b < 4; b++)
-                t[4 * (f - 1) + (size_t)b] = (uint8_t)(off >> (8 * b));
-            off += 8 + (uint64_t)p->frags[f].len;
-        }
-        p->frags[0] = (deid_fragment){t, (uint32_t)(4 * img->frames)};
+    if (last > 0xFFFFFFFFu || frames > 0x3FFFFFFFu)
+        return DEID_OK;
+    uint8_t *t = deid__malloc(4 * frames);
+    if (!t)
+        return DEID_ERR_NOMEM;
+    off = 0;
+    for (size_t f = 1; f < p->nfrags; f++) {
+        for (int b = 0; b < 4; b++)
+            t[4 * (f - 1) + (size_t)b] = (uint8_t)(off >> (8 * b));
+        off += 8 + (uint64_t)p->frags[f].len;
     }
-    p->ts = TS_JPEG_BASELINE;
+    p->frags[0] = (deid_fragment){t, (uint32_t)(4 * frames)};
     return DEID_OK;
 }
 
 /* Native pixels as they are, except YBR buffers, which become RGB (the photometric
  * interpretation uncompressed colour ultrasound allows). */
-static deid_status encode_native(const deid_dataset *ds, const deid_image *img, plan *p)
+static deid_status native_begin(const deid_dataset *ds, deid__pixel_writer *w)
 {
+    const deid_image *img = &w->shape;
+    plan *p = &w->p;
     int ybr = deid__pi_is_ybr(img), mono = !strncmp(img->photometric, "MONOCHROME", 10);
     if (!(img->samples == 1 && (mono || deid__pi_is(img, "PALETTE COLOR"))) &&
         !(img->samples == 3 && (deid__pi_is(img, "RGB") || (ybr && img->bits == 8))))
@@ -262,20 +281,27 @@ static deid_status encode_native(const deid_dataset *ds, const deid_image *img, 
                           label(ds), img->size);
     if (!(p->native = deid__calloc(len ? len : 1, 1)))
         return DEID_ERR_NOMEM;
-    memcpy(p->native, img->data, img->size);
-    if (ybr)
-        deid__ybr_full_to_rgb(p->native, p->native, img->size / 3);
-    const uint16_t probe = 1;
-    if (img->bits == 16 && *(const uint8_t *)&probe == 0) /* the tree is little endian */
-        for (size_t i = 0; i + 1 < img->size; i += 2) {
-            uint8_t t = p->native[i];
-            p->native[i] = p->native[i + 1];
-            p->native[i + 1] = t;
-        }
     p->native_len = (uint32_t)len;
     p->native_vr = img->bits == 16 ? VR('O', 'W') : VR('O', 'B');
     snprintf(p->photometric, sizeof p->photometric, "%s", ybr ? "RGB" : img->photometric);
     p->ts = TS_EXPLICIT_LE;
+    return DEID_OK;
+}
+
+static deid_status native_add(deid__pixel_writer *w, const deid_image *img)
+{
+    size_t fb = deid__image_frame_bytes(img), n = img->frames * fb;
+    uint8_t *d = w->p.native + w->added * fb;
+    memcpy(d, img->data, n);
+    if (deid__pi_is_ybr(img))
+        deid__ybr_full_to_rgb(d, d, n / 3);
+    const uint16_t probe = 1;
+    if (img->bits == 16 && *(const uint8_t *)&probe == 0) /* the tree is little endian */
+        for (size_t i = 0; i + 1 < n; i += 2) {
+            uint8_t t = d[i];
+            d[i] = d[i + 1];
+            d[i + 1] = t;
+        }
     return DEID_OK;
 }
 
@@ -428,30 +454,90 @@ static void commit(deid_dataset *ds, plan *p)
     p->ts_copy = NULL;
 }
 
+void deid__pixel_writer_free(deid__pixel_writer *w)
+{
+    if (!w)
+        return;
+    deid__jpeg_enc_free(w->enc);
+    plan_free(&w->p);
+    free(w);
+}
+
+deid_status deid__pixel_writer_new(const deid_dataset *ds, const deid_image *shape, size_t frames,
+                                   const deid_encode_options *opts, deid__pixel_writer **out)
+{
+    if (!ds || !shape || !out)
+        return deid__fail(DEID_ERR_ARGUMENT, M, "set_pixels: NULL argument");
+    if (!frames || !shape->rows || !shape->cols || (shape->bits != 8 && shape->bits != 16) ||
+        shape->rows > 0xFFFF || shape->cols > 0xFFFF)
+        return deid__fail(DEID_ERR_ARGUMENT, M,
+                          "%s: set_pixels: image of %zu frames %zux%zu, %u bits cannot be stored",
+                          label(ds), frames, shape->rows, shape->cols, shape->bits);
+    deid_encode_options o;
+    deid_status st = resolve_options(opts, &o);
+    if (st != DEID_OK)
+        return st;
+    deid__pixel_writer *w = deid__calloc(1, sizeof *w);
+    if (!w)
+        return DEID_ERR_NOMEM;
+    w->o = o;
+    w->jpeg = o.codec == DEID_CODEC_JPEG_BASELINE;
+    w->shape = *shape;
+    w->shape.data = NULL;
+    w->shape.frames = frames;
+    snprintf(w->name, sizeof w->name, "%s", label(ds));
+    if (!deid__mul_size(deid__image_frame_bytes(shape), frames, &w->shape.size))
+        st = deid__fail(DEID_ERR_LIMIT, M, "%s: %zu frames: size overflows", label(ds), frames);
+    if (st == DEID_OK)
+        st = w->jpeg ? jpeg_begin(ds, w) : native_begin(ds, w);
+    if (st != DEID_OK) {
+        deid__pixel_writer_free(w);
+        return st;
+    }
+    *out = w;
+    return DEID_OK;
+}
+
+deid_status deid__pixel_writer_add(deid__pixel_writer *w, const deid_image *img)
+{
+    const deid_image *s = &w->shape;
+    if (img->rows != s->rows || img->cols != s->cols || img->samples != s->samples ||
+        img->bits != s->bits || img->is_signed != s->is_signed ||
+        strcmp(img->photometric, s->photometric) || img->frames > s->frames - w->added)
+        return deid__fail(DEID_ERR_ARGUMENT, M, "%s: set_pixels: frames that do not match the "
+                          "image being written", w->name);
+    deid_status st = w->jpeg ? jpeg_add(w, img) : native_add(w, img);
+    if (st == DEID_OK)
+        w->added += img->frames;
+    return st;
+}
+
+deid_status deid__pixel_writer_commit(deid__pixel_writer *w, deid_dataset *ds)
+{
+    if (w->added != w->shape.frames)
+        return deid__fail(DEID_ERR_ARGUMENT, M, "%s: set_pixels: %zu frames of %zu written",
+                          w->name, w->added, w->shape.frames);
+    deid_status st = w->jpeg ? jpeg_finish(w) : DEID_OK;
+    if (st == DEID_OK)
+        st = stage_header(ds, &w->shape, w->jpeg, &w->p);
+    if (st == DEID_OK)
+        st = reserve_all(ds, &w->p);
+    if (st == DEID_OK)
+        commit(ds, &w->p);
+    return st;
+}
+
 deid_status deid_dataset_set_pixels(deid_dataset *ds, const deid_image *img,
                                     const deid_encode_options *opts)
 {
     if (!ds || !img)
         return deid__fail(DEID_ERR_ARGUMENT, M, "set_pixels: NULL argument");
-    if (!img->frames || !img->rows || !img->cols || (img->bits != 8 && img->bits != 16) ||
-        img->rows > 0xFFFF || img->cols > 0xFFFF)
-        return deid__fail(DEID_ERR_ARGUMENT, M,
-                          "%s: set_pixels: image of %zu frames %zux%zu, %u bits cannot be stored",
-                          label(ds), img->frames, img->rows, img->cols, img->bits);
-    deid_encode_options o;
-    deid_status st = resolve_options(opts, &o);
-    if (st != DEID_OK)
-        return st;
-    plan p;
-    memset(&p, 0, sizeof p);
-    int jpeg = o.codec == DEID_CODEC_JPEG_BASELINE;
-    st = jpeg ? encode_jpeg(ds, img, &o, &p) : encode_native(ds, img, &p);
+    deid__pixel_writer *w = NULL;
+    deid_status st = deid__pixel_writer_new(ds, img, img->frames, opts, &w);
     if (st == DEID_OK)
-        st = stage_header(ds, img, jpeg, &p);
+        st = deid__pixel_writer_add(w, img);
     if (st == DEID_OK)
-        st = reserve_all(ds, &p);
-    if (st == DEID_OK)
-        commit(ds, &p);
-    plan_free(&p);
+        st = deid__pixel_writer_commit(w, ds);
+    deid__pixel_writer_free(w);
     return st;
 }

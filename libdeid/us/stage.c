@@ -9,6 +9,7 @@
 #include <string.h>
 #include "core/core.h"
 #include "dicom/dataset_int.h"
+#include "dicom/dicom_int.h"
 #include "pixel/pixel_int.h"
 #include "us/stage_int.h"
 #include "us/us_int.h"
@@ -122,11 +123,13 @@ static int is_us(const deid_dataset *ds)
            strcmp(m, "US") == 0;
 }
 
-/* All frames, with 0 meaning black: palette expanded and YBR converted to RGB. */
-static deid_status decode(const deid_dataset *ds, const deid_us_options *o, deid_image **out)
+/* Frames first..first+count-1 (count 0: to the last), with 0 meaning black: palette expanded
+ * and YBR converted to RGB. */
+static deid_status decode(const deid_dataset *ds, const deid_us_options *o, size_t first,
+                          size_t count, deid_image **out)
 {
     deid_image *img = NULL;
-    deid_status st = deid_image_decode(ds, 0, 0, o->max_samples, &img);
+    deid_status st = deid_image_decode(ds, first, count, o->max_samples, &img);
     if (st != DEID_OK)
         return st;
     if (deid__pi_is(img, "MONOCHROME1")) {
@@ -221,15 +224,15 @@ typedef struct detection {
 
 /* Run the chosen detector. A detector that finds nothing is not an error here (found 0): the
  * fallback decides. */
-static deid_status detect(const deid_dataset *ds, const deid_image *img, deid_us_model *model,
-                          detection *d)
+static deid_status detect(const deid_dataset *ds, const deid_image *img,
+                          const deid_image *model_img, deid_us_model *model, detection *d)
 {
     memset(d, 0, sizeof *d);
     d->warning = "";
     deid_status st;
     if (model) {
         d->warning = deid_us_model_warning(model);
-        st = deid__us_model_detect(model, img, &d->fan, &d->inference_ms);
+        st = deid__us_model_detect(model, model_img ? model_img : img, &d->fan, &d->inference_ms);
         if (st == DEID_OK)
             st = deid__us_fan_agreement(img, &d->fan, &d->confidence);
     } else {
@@ -323,47 +326,178 @@ static deid_status encode(deid_dataset *ds, const deid_image *img, const deid_us
     return deid_dataset_set_pixels(ds, img, &e);
 }
 
+/* ---- long clips: bounded memory --------------------------------------------------------- */
+
+/* A clip of more frames than this is never decoded whole: detection reads the frames it samples
+ * (and, for the model, a running maximum), then masking and encoding go CHUNK frames at a time,
+ * so memory holds the compressed input and output plus one chunk, whatever the length. */
+#define LONG_CLIP 64
+#define CHUNK 32
+#define DETECT_FRAMES 32 /* what the detectors sample (deid_fan_detect's default max_frames) */
+
+/* The frames the detectors sample of a long clip, as one image: the same evenly spread frames
+ * the temporal analysis would pick from the whole clip (frame 0 first). */
+static deid_status sampled(const deid_dataset *ds, const deid_us_options *o, size_t frames,
+                           deid_image **out)
+{
+    size_t n = frames < DETECT_FRAMES ? frames : DETECT_FRAMES;
+    deid_image *all = NULL;
+    deid_status st = DEID_OK;
+    for (size_t k = 0; k < n && st == DEID_OK; k++) {
+        size_t f = n < 2 ? 0 : (size_t)((double)k * (double)(frames - 1) / (double)(n - 1) + 0.5);
+        deid_image *one = NULL;
+        if ((st = decode(ds, o, f, 1, &one)) != DEID_OK)
+            break;
+        if (!all && !(all = deid__image_new(n, one->rows, one->cols, one->samples, one->bits,
+                                             one->is_signed, one->photometric)))
+            st = DEID_ERR_NOMEM;
+        if (st == DEID_OK)
+            memcpy(all->data + k * deid__image_frame_bytes(all), one->data,
+                   deid__image_frame_bytes(one));
+        deid_image_free(one);
+    }
+    if (st != DEID_OK) {
+        deid_image_free(all);
+        return st;
+    }
+    *out = all;
+    return DEID_OK;
+}
+
+/* Per-sample maximum over every frame, as a one-frame image (what the corner model sees). */
+static deid_status running_max(const deid_dataset *ds, const deid_us_options *o, size_t frames,
+                               deid_image **out)
+{
+    deid_image *mx = NULL;
+    deid_status st = DEID_OK;
+    for (size_t f = 0; f < frames && st == DEID_OK; f += CHUNK) {
+        deid_image *c = NULL;
+        if ((st = decode(ds, o, f, frames - f < CHUNK ? frames - f : CHUNK, &c)) != DEID_OK)
+            break;
+        size_t fb = deid__image_frame_bytes(c);
+        if (!mx && !(mx = deid__image_new(1, c->rows, c->cols, c->samples, c->bits, c->is_signed,
+                                           c->photometric)))
+            st = DEID_ERR_NOMEM;
+        for (size_t k = 0; st == DEID_OK && k < c->frames; k++)
+            for (size_t i = 0; i < fb; i++)
+                if (c->data[k * fb + i] > mx->data[i])
+                    mx->data[i] = c->data[k * fb + i];
+        deid_image_free(c);
+    }
+    if (st != DEID_OK) {
+        deid_image_free(mx);
+        return st;
+    }
+    *out = mx;
+    return DEID_OK;
+}
+
+/* Mask and encode a long clip CHUNK frames at a time into new Pixel Data. */
+static deid_status mask_encode_chunks(deid_dataset *ds, const deid_us_options *o, size_t frames,
+                                      const deid_image *shape, const uint8_t *mask,
+                                      const char **warning, double *seconds_mask)
+{
+    deid_encode_options e = DEID_ENCODE_OPTIONS_INIT;
+    if (o->encode.version)
+        e = o->encode;
+    if (e.codec == DEID_CODEC_JPEG_BASELINE && shape->bits != 8) {
+        e.codec = DEID_CODEC_UNCOMPRESSED; /* JPEG baseline holds 8 bits only */
+        *warning = "16-bit pixels written uncompressed (JPEG baseline holds 8 bits)";
+    }
+    deid__pixel_writer *w = NULL;
+    deid_status st = deid__pixel_writer_new(ds, shape, frames, &e, &w);
+    for (size_t f = 0; f < frames && st == DEID_OK; f += CHUNK) {
+        deid_image *c = NULL;
+        if ((st = decode(ds, o, f, frames - f < CHUNK ? frames - f : CHUNK, &c)) != DEID_OK)
+            break;
+        double t = deid__now();
+        st = deid_image_apply_mask(c, mask);
+        *seconds_mask += deid__now() - t;
+        if (st == DEID_OK)
+            st = deid__pixel_writer_add(w, c);
+        deid_image_free(c);
+    }
+    if (st == DEID_OK)
+        st = deid__pixel_writer_commit(w, ds);
+    deid__pixel_writer_free(w);
+    return st;
+}
+
+/* ---- one object ------------------------------------------------------------------------- */
+
+/* Decode what detection needs: every frame of a short clip; of a long one the sampled frames
+ * (s->img) and, for the model, the maximum over all frames (*model_img). */
+static deid_status decode_for_detection(const deid_dataset *ds, const deid_us_options *o,
+                                        size_t frames, stage *s, deid_image **model_img)
+{
+    *model_img = NULL;
+    if (frames <= LONG_CLIP)
+        return decode(ds, o, 0, 0, &s->img);
+    deid_status st = sampled(ds, o, frames, &s->img);
+    if (st == DEID_OK && uses_model(o))
+        st = running_max(ds, o, frames, model_img);
+    return st;
+}
+
 static deid_status process(deid_dataset *ds, const deid_us_options *o, stage *s,
                            deid_us_result *r)
 {
     double t = deid__now();
-    deid_status st = decode(ds, o, &s->img);
+    size_t frames = deid__image_frame_count(ds);
+    deid_image *model_img = NULL;
+    deid_status st = decode_for_detection(ds, o, frames, s, &model_img);
     r->seconds_decode = deid__now() - t;
     if (st != DEID_OK)
         return st;
     deid_image *img = s->img;
-    r->frames = img->frames, r->rows = img->rows, r->cols = img->cols;
-    if (!(s->mask = malloc(img->rows * img->cols)))
+    int whole = frames <= LONG_CLIP;
+    r->frames = whole ? img->frames : frames, r->rows = img->rows, r->cols = img->cols;
+    if (!(s->mask = malloc(img->rows * img->cols))) {
+        deid_image_free(model_img);
         return deid__fail(DEID_ERR_NOMEM, M, "out of memory");
+    }
     deid_us_model *model = o->model;
     t = deid__now();
-    if (uses_model(o) && !model) {
-        if ((st = deid_us_model_load(o->model_path, o->device, &s->own_model)) != DEID_OK)
-            return st;
+    if (uses_model(o) && !model &&
+        (st = deid_us_model_load(o->model_path, o->device, &s->own_model)) == DEID_OK)
         model = s->own_model;
-    }
     detection d;
-    st = detect(ds, img, model, &d);
+    if (st == DEID_OK)
+        st = detect(ds, img, model_img, model, &d);
+    deid_image_free(model_img);
     r->seconds_detect = deid__now() - t;
     r->detector = model ? "model" : "model-free";
-    r->inference_ms = d.inference_ms;
-    r->warning = d.warning;
     if (st != DEID_OK)
         return st;
+    r->inference_ms = d.inference_ms;
+    r->warning = d.warning;
     t = deid__now();
     if ((st = choose(ds, o, &d, s, r)) != DEID_OK)
         return st;
     if (o->overview_dir && !(r->overview_original = first_frame(img)))
         return DEID_ERR_NOMEM;
-    st = deid_image_apply_mask(img, s->mask);
-    if (st == DEID_OK && o->overview_dir && !(r->overview_masked = first_frame(img)))
-        st = DEID_ERR_NOMEM;
-    r->seconds_mask = deid__now() - t;
-    if (st != DEID_OK)
-        return st;
-    t = deid__now();
-    st = encode(ds, img, o, &r->warning);
-    r->seconds_encode = deid__now() - t;
+    if (whole) {
+        st = deid_image_apply_mask(img, s->mask);
+        r->seconds_mask = deid__now() - t;
+        if (st == DEID_OK && o->overview_dir && !(r->overview_masked = first_frame(img)))
+            st = DEID_ERR_NOMEM;
+        t = deid__now();
+        if (st == DEID_OK)
+            st = encode(ds, img, o, &r->warning);
+        r->seconds_encode = deid__now() - t;
+    } else {
+        /* the overview's masked frame is frame 0 of the sample, masked here */
+        st = deid_image_apply_mask(img, s->mask);
+        if (st == DEID_OK && o->overview_dir && !(r->overview_masked = first_frame(img)))
+            st = DEID_ERR_NOMEM;
+        r->seconds_mask = deid__now() - t;
+        t = deid__now();
+        if (st == DEID_OK)
+            st = mask_encode_chunks(ds, o, frames, img, s->mask, &r->warning, &r->seconds_mask);
+        r->seconds_encode = deid__now() - t - r->seconds_mask;
+        if (r->seconds_encode < 0)
+            r->seconds_encode = 0;
+    }
     if (st == DEID_OK && o->overview_dir) {
         r->mask = s->mask; /* handed to the result */
         s->mask = NULL;
