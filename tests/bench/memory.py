@@ -113,7 +113,13 @@ def bench_ct(build, work, slices):
                     series, "--dims", f"512,512,{slices}", "--spacing", "0.45,0.4",
                     "--seed", "4"], check=True, stdout=subprocess.DEVNULL)
     print(f"  phantom generated in {time.time() - t:.0f} s")
-    dcm = [os.path.join(r, f) for r, _, fs in os.walk(series) for f in fs if f.endswith(".dcm")]
+    dcm = []
+    for r, _, fs in os.walk(series):
+        for f in fs:
+            if f.endswith(".dcm"):
+                dcm.append(os.path.join(r, f))
+            else:  # the generator's truth files: not part of the series
+                os.remove(os.path.join(r, f))
     size = sum(os.path.getsize(p) for p in dcm)
     key = write_key(os.path.join(work, "key.hex"))
     out = os.path.join(work, "ct_out")
@@ -124,11 +130,12 @@ def bench_ct(build, work, slices):
     shutil.rmtree(nii, ignore_errors=True)
     os.makedirs(nii)
     ref_rc, ref, ref_secs = peak_rss(["dcm2niix", "-z", "n", "-o", nii, os.path.dirname(dcm[0])])
+    written = sum(len([f for f in fs if f.endswith(".dcm")]) for _, _, fs in os.walk(out))
     stored = slices * 512 * 512 * 2
     print(f"  series: {len(dcm)} files, {size / 1e6:.0f} MB on disk, {stored / 1e6:.0f} MB of "
           f"16-bit voxels")
     print(f"  deid-ct --workers 1 (face defacing): peak RSS {ours:.0f} MB in {secs:.1f} s "
-          f"(exit {rc})")
+          f"(exit {rc}, {written} slices written)")
     print(f"  dcm2niix (whole volume): peak RSS {ref:.0f} MB in {ref_secs:.1f} s (exit {ref_rc})")
     print(f"  ratio deid-ct / dcm2niix: {ours / ref:.2f}; deid-ct / 16-bit volume: "
           f"{ours * 2**20 / stored:.2f}")
