@@ -308,7 +308,7 @@ static deid_status claim_names(deid_batch_job *run, const deid_batch_entry *e, c
         if (c > 0) {
             if (dup > 1)
                 deid__batch_log(run, DEID_LOG_WARNING,
-                                "%s: same patient and SOP Instance UID as %s: written as %s",
+                                "%s: same patient and SOP Instance UID as %s: its output is named %s",
                                 e->path, other, n->out_path);
             return DEID_OK;
         }
