@@ -478,6 +478,12 @@ void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u)
         deid__batch_log(run, DEID_LOG_INFO, "series in %s: %s", *rel ? rel : ".", rep.message);
     if (st == DEID_OK)
         st = deid_volume_from_series(s, &vol);
+    /* The volume holds every voxel now. When defacing, every slice gets the volume's pixels back
+     * (a slice that would not fails the series), so the slices' own pixels go: a series then
+     * costs its volume and headers, not its pixels twice. */
+    for (size_t i = 0; st == DEID_OK && b->ct.deface && i < deid_series_count(s); i++)
+        if (deid_dataset_remove(deid_series_dataset(s, i), DEID_TAG(0x7FE0, 0x0010)) != DEID_OK)
+            deid_clear_error();
     if (st == DEID_OK)
         st = deface(w, rel, vol, &before);
     size_t unmatched = 0;
