@@ -3,6 +3,7 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +308,44 @@ static deid_status prepare_dir(const char *dir, const char *what, char **canonic
     return DEID_OK;
 }
 
+/* The pid in a temporary name of deid__write_file_atomic ("<name>.tmp<pid>.<n>"), or 0. */
+static long temp_pid(const char *path)
+{
+    const char *name = strrchr(path, '/'), *dot = strrchr(path, '.'), *p;
+    name = name ? name + 1 : path;
+    if (!dot || dot <= name || !dot[1] || dot[1 + strspn(dot + 1, "0123456789")])
+        return 0;
+    for (p = dot; p > name && p[-1] >= '0' && p[-1] <= '9'; p--)
+        ;
+    if (p == dot || p - name < 5 || strncmp(p - 4, ".tmp", 4) != 0)
+        return 0;
+    return strtol(p, NULL, 10);
+}
+
+/* A resume removes the temporary files that a killed run left in the trees it writes (a file
+ * system without O_TMPFILE writes every output under a temporary name first), except those of
+ * a process still running. */
+static void remove_stale_temps(deid_batch_job *run, const char *root)
+{
+    deid_batch_list list = {0};
+    size_t removed = 0;
+    if (!root || deid__batch_scan(root, NULL, 0, &list) != DEID_OK) {
+        deid__batch_list_free(&list);
+        return; /* nothing there yet; a tree that cannot be read fails later */
+    }
+    for (size_t i = 0; i < list.n; i++) {
+        long pid = list.v[i].error ? 0 : temp_pid(list.v[i].path);
+        if (pid > 0 && (pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH &&
+            unlink(list.v[i].path) == 0)
+            removed++;
+    }
+    deid__batch_list_free(&list);
+    if (removed)
+        deid__batch_log(run, DEID_LOG_WARNING,
+                        "%s: removed %zu temporary file(s) left by an interrupted run", root,
+                        removed);
+}
+
 static void add_exclude(deid_batch_exclude *ex, size_t *n, const char *path)
 {
     struct stat st;
@@ -488,6 +527,12 @@ static deid_status setup(deid_batch_job *run)
                     b->flat ? ", flat" : "");
     if (b->has_us && (rc = setup_us(run)) != DEID_OK)
         return rc;
+    if (b->resume) {
+        const char *trees[] = {run->out_root, run->hdr_root, b->us_overview_dir, b->ct_nifti_dir,
+                               b->ct_qc_dir};
+        for (size_t i = 0; i < sizeof trees / sizeof *trees; i++)
+            remove_stale_temps(run, trees[i]);
+    }
     deid_batch_exclude ex[6];
     size_t nex = 0;
     add_exclude(ex, &nex, run->out_root);
