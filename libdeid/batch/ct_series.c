@@ -476,19 +476,18 @@ void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u)
     memset(&rep, 0, sizeof rep);
     if (st == DEID_OK && (st = deid_series_sort(s, &rep)) == DEID_OK)
         deid__batch_log(run, DEID_LOG_INFO, "series in %s: %s", *rel ? rel : ".", rep.message);
+    /* When defacing, every slice gets the volume's pixels back (a slice that would not fails
+     * the series), so each slice's own pixels go once they are in the volume: a series costs
+     * its volume and headers, not its pixels twice. */
     if (st == DEID_OK)
-        st = deid_volume_from_series(s, &vol);
-    /* The volume holds every voxel now. When defacing, every slice gets the volume's pixels back
-     * (a slice that would not fails the series), so the slices' own pixels go: a series then
-     * costs its volume and headers, not its pixels twice. */
-    for (size_t i = 0; st == DEID_OK && b->ct.deface && i < deid_series_count(s); i++)
-        if (deid_dataset_remove(deid_series_dataset(s, i), DEID_TAG(0x7FE0, 0x0010)) != DEID_OK)
-            deid_clear_error();
+        st = b->ct.deface ? deid__volume_from_series_taking_pixels(s, &vol)
+                          : deid_volume_from_series(s, &vol);
     if (st == DEID_OK)
         st = deface(w, rel, vol, &before);
     size_t unmatched = 0;
+    deid__series_writeback *wb = NULL; /* each slice gets the volume's voxels as it is written */
     if (st == DEID_OK && b->ct.dicom)
-        st = deid_series_set_volume(s, vol, &unmatched);
+        st = deid__series_writeback_new(s, vol, &wb, &unmatched);
     if (st == DEID_OK && unmatched && b->ct.deface) { /* never write a slice not defaced */
         snprintf(reason, sizeof reason, "series not written: %zu slices match no slice of "
                  "its volume, so their face could not be removed", unmatched);
@@ -498,6 +497,7 @@ void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u)
         if (!*reason)
             snprintf(reason, sizeof reason, "series not written: %s", deid_last_error());
         fail_all(w, v, n, reason);
+        deid__series_writeback_free(wb);
         deid_volume_free(before);
         deid_volume_free(vol);
         deid_series_free(s);
@@ -529,7 +529,10 @@ void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u)
             continue;
         }
         deid_batch_outcome o;
-        if (b->ct.keep_headers) {
+        deid_status wst = deid__series_writeback_slice(wb, i);
+        if (wst != DEID_OK) {
+            o = deid__batch_fail(run, e->path, wst);
+        } else if (b->ct.keep_headers) {
             o = write_kept(w, e, ds);
         } else {
             deid_ids after;
@@ -538,6 +541,9 @@ void deid__batch_ct_unit(deid_batch_worker *w, const deid_batch_unit *u)
             if (o == DEID_BATCH_OK && !*name)
                 snprintf(name, sizeof name, "%s", after.new_series_uid);
         }
+        /* written: its pixels are in the file, and the volume still has them */
+        if (b->ct.deface && deid_dataset_remove(ds, DEID_TAG(0x7FE0, 0x0010)) != DEID_OK)
+            deid_clear_error();
         written += o != DEID_BATCH_FAILED;
         count(w, o);
     }
@@ -551,6 +557,7 @@ volumes:
         w->ok += n;
     }
     deid_clear_error();
+    deid__series_writeback_free(wb);
     finish(w, rel, written ? name : NULL, before, vol);
     deid_series_free(s);
 }

@@ -49,6 +49,11 @@ void deid__buf_free(deid_buf *b);
 /* Monotonic clock in seconds. */
 double deid__now(void);
 
+/* Give the heap's free pages back to the system (glibc's malloc_trim; nothing elsewhere). Code
+ * that frees many mid-sized buffers while allocating elsewhere calls it: glibc keeps such
+ * chunks in the heap, so they would count in the process's memory until reused. */
+void deid__heap_trim(void);
+
 /* Flags of deid__write_file_atomic. */
 #define DEID_WRITE_SYNC 1u /* fsync before the rename: the file survives a power loss */
 

@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include "core/core.h"
 
 int deid__mul_size(size_t a, size_t b, size_t *out)
@@ -189,4 +192,11 @@ deid_status deid__read_file(const char *path, uint64_t max_bytes, char **data, s
     *data = buf;
     *size = n;
     return DEID_OK;
+}
+
+void deid__heap_trim(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }

@@ -41,6 +41,20 @@ static inline double deid__vol_value(const deid_volume *v, int32_t s)
  * were and counted in *unmatched, may be NULL), converted to the frame's rescale and clamped
  * to the object's bits; Pixel Data re-encoded uncompressed. DEID_ERR_ARGUMENT when sizes
  * differ; decoding errors as deid_image_decode. */
+/* deid_volume_from_series, removing each slice's Pixel Data once its voxels are in the volume,
+ * so that a series is never held twice (the batch, which writes the volume back). */
+deid_status deid__volume_from_series_taking_pixels(deid_series *series, deid_volume **out);
+
+/* deid_series_set_volume one slice at a time, so that the batch can write each slice and drop
+ * its pixels before the next one gets the volume's: _new checks the sizes and finds each
+ * slice's volume slice (*unmatched: slices with none); _slice(i) gives slice i (series order,
+ * as deid_series_dataset) its voxels, or leaves an unmatched slice as it is. */
+typedef struct deid__series_writeback deid__series_writeback;
+deid_status deid__series_writeback_new(deid_series *series, const deid_volume *vol,
+                                       deid__series_writeback **out, size_t *unmatched);
+deid_status deid__series_writeback_slice(deid__series_writeback *wb, size_t i);
+void deid__series_writeback_free(deid__series_writeback *wb);
+
 deid_status deid__dataset_set_volume(deid_dataset *ds, const deid_volume *vol, size_t *unmatched);
 
 /* Attribute reading shared by series.c and enhanced.c (dicom/dataset_int.h items; `it` may

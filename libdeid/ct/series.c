@@ -677,10 +677,10 @@ static deid_status decode_slice(const deid__slice *s, deid_image **img)
     return st;
 }
 
-deid_status deid_volume_from_series(const deid_series *series, deid_volume **out)
+/* The volume of a series; with `drop`, each slice's Pixel Data is removed once it is in the
+ * volume (the caller writes the volume back or nothing). */
+static deid_status from_series(const deid_series *series, int drop, deid_volume **out)
 {
-    if (!series || !out)
-        return deid__fail(DEID_ERR_ARGUMENT, M, "deid_volume_from_series: NULL argument");
     plane *pl;
     layout l;
     deid_status st = series_layout(series, &pl, &l);
@@ -708,6 +708,10 @@ deid_status deid_volume_from_series(const deid_series *series, deid_volume **out
         filled[kk] = 1;
         deid_image_free(img);
         img = NULL;
+        if (drop && deid_dataset_remove(s->ds, T_PIXEL_DATA) != DEID_OK)
+            deid_clear_error();
+        if (drop && (k + 1) % 64 == 0) /* the dropped pixels go back, not just to the heap */
+            deid__heap_trim();
     }
     deid_image_free(img);
     if (st == DEID_OK)
@@ -721,6 +725,20 @@ deid_status deid_volume_from_series(const deid_series *series, deid_volume **out
     }
     *out = v;
     return DEID_OK;
+}
+
+deid_status deid_volume_from_series(const deid_series *series, deid_volume **out)
+{
+    if (!series || !out)
+        return deid__fail(DEID_ERR_ARGUMENT, M, "deid_volume_from_series: NULL argument");
+    return from_series(series, 0, out);
+}
+
+deid_status deid__volume_from_series_taking_pixels(deid_series *series, deid_volume **out)
+{
+    if (!series || !out)
+        return deid__fail(DEID_ERR_ARGUMENT, M, "deid_volume_from_series: NULL argument");
+    return from_series(series, 1, out);
 }
 
 /* Frame positions of a multi-frame object without per-frame positions: its one
@@ -945,39 +963,83 @@ static deid_status write_slice(const deid_volume *vol, size_t k, deid_dataset *d
     return st;
 }
 
-deid_status deid_series_set_volume(deid_series *series, const deid_volume *vol,
-                                   size_t *unmatched)
-{
-    if (!series || !vol)
-        return deid__fail(DEID_ERR_ARGUMENT, M, "deid_series_set_volume: NULL argument");
+struct deid__series_writeback {
+    deid_series *series;
+    const deid_volume *vol;
     plane *pl;
+    long *k; /* per slice (series order): its volume slice, -1 when none matches */
+};
+
+void deid__series_writeback_free(deid__series_writeback *wb)
+{
+    if (!wb)
+        return;
+    free(wb->pl);
+    free(wb->k);
+    free(wb);
+}
+
+deid_status deid__series_writeback_new(deid_series *series, const deid_volume *vol,
+                                       deid__series_writeback **out, size_t *unmatched)
+{
+    if (!series || !vol || !out)
+        return deid__fail(DEID_ERR_ARGUMENT, M, "deid_series_set_volume: NULL argument");
+    deid__series_writeback *wb = deid__calloc(1, sizeof *wb);
+    if (!wb)
+        return DEID_ERR_NOMEM;
+    wb->series = series;
+    wb->vol = vol;
     layout l;
-    deid_status st = series_layout(series, &pl, &l);
-    if (st != DEID_OK)
+    deid_status st = series_layout(series, &wb->pl, &l);
+    if (st != DEID_OK) {
+        free(wb);
         return st;
+    }
+    const plane *pl = wb->pl;
     for (size_t i = 0; i < series->n && st == DEID_OK; i++)
         if (pl[i].cols != (long)vol->geom.dims[0] || pl[i].rows != (long)vol->geom.dims[1])
             st = deid__fail(DEID_ERR_ARGUMENT, M,
                             "%s: slice of %ld x %ld, volume of %zu x %zu",
                             series->v[i].path ? series->v[i].path : "slice", pl[i].cols,
                             pl[i].rows, vol->geom.dims[0], vol->geom.dims[1]);
+    if (st == DEID_OK && !(wb->k = deid__calloc(series->n ? series->n : 1, sizeof *wb->k)))
+        st = DEID_ERR_NOMEM;
     size_t missed = 0;
     for (size_t r = 0; st == DEID_OK && r < l.n; r++) {
         size_t i = l.idx[r];
-        long k = l.geo ? nearest_slice(vol, pl[i].ipp)
-                       : (r < vol->geom.dims[2] ? (long)r : -1);
-        if (k < 0) {
-            missed++;
-            continue;
-        }
-        st = write_slice(vol, (size_t)k, series->v[i].ds, &pl[i]);
-        if (st != DEID_OK)
-            deid__error_prefix(series->v[i].path ? series->v[i].path : "slice");
+        wb->k[i] = l.geo ? nearest_slice(vol, pl[i].ipp) : (r < vol->geom.dims[2] ? (long)r : -1);
+        missed += wb->k[i] < 0;
     }
-    free(pl);
     layout_free(&l);
-    if (st == DEID_OK && unmatched)
+    if (st != DEID_OK) {
+        deid__series_writeback_free(wb);
+        return st;
+    }
+    if (unmatched)
         *unmatched = missed;
+    *out = wb;
+    return DEID_OK;
+}
+
+deid_status deid__series_writeback_slice(deid__series_writeback *wb, size_t i)
+{
+    if (i >= wb->series->n || wb->k[i] < 0)
+        return DEID_OK;
+    deid__slice *s = &wb->series->v[i];
+    deid_status st = write_slice(wb->vol, (size_t)wb->k[i], s->ds, &wb->pl[i]);
+    if (st != DEID_OK)
+        deid__error_prefix(s->path ? s->path : "slice");
+    return st;
+}
+
+deid_status deid_series_set_volume(deid_series *series, const deid_volume *vol,
+                                   size_t *unmatched)
+{
+    deid__series_writeback *wb = NULL;
+    deid_status st = deid__series_writeback_new(series, vol, &wb, unmatched);
+    for (size_t i = 0; st == DEID_OK && i < series->n; i++)
+        st = deid__series_writeback_slice(wb, i);
+    deid__series_writeback_free(wb);
     return st;
 }
 
