@@ -52,11 +52,12 @@ def require_shared_data():
     return d
 
 
-def tool_path():
-    t = os.environ.get("DEID_HEADER_TOOL")
+def tool_path(name="deid-header"):
+    """A built tool (DEID_HEADER_TOOL for deid-header, else DEID_TOOLS_DIR/name), or None."""
+    t = os.environ.get("DEID_HEADER_TOOL") if name == "deid-header" else None
     if not t:
-        t = os.path.join(os.environ.get("DEID_TOOLS_DIR", os.path.join(BUILD_DIR, "tools")),
-                         "deid-header")
+        t = os.path.join(os.environ.get("DEID_TOOLS_DIR") or os.path.join(BUILD_DIR, "tools"),
+                         name)
     return t if os.path.isfile(t) and os.access(t, os.X_OK) else None
 
 

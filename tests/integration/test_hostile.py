@@ -300,9 +300,7 @@ class ToolRun:
 
 
 def tool_path(tool):
-    d = os.environ.get("DEID_TOOLS_DIR") or os.path.join(dt.BUILD_DIR, "tools")
-    p = os.path.join(d, tool)
-    return p if os.access(p, os.X_OK) else None
+    return dt.tool_path(tool)
 
 
 def run_tool(tool, inp, out, key, *extra):

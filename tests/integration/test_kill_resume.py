@@ -443,9 +443,7 @@ def test_deid_header_killed_and_resumed():
 
 
 def us_tool():
-    t = os.path.join(os.environ.get("DEID_TOOLS_DIR") or os.path.join(dt.BUILD_DIR, "tools"),
-                     "deid-us")
-    return t if os.path.isfile(t) and os.access(t, os.X_OK) else None
+    return dt.tool_path("deid-us")
 
 
 def test_deid_us_killed_and_resumed():
