@@ -1,4 +1,9 @@
-/* libdeid: de-identification of medical images. Umbrella header: includes the whole public API. */
+/* libdeid: de-identification of medical images. Umbrella header: includes the whole public API.
+ * Threads: distinct handles may be used concurrently from different threads; one handle is used
+ * by one thread at a time unless its header says it may be shared (keys, profiles, built PHI
+ * term sets, ultrasound models); deid_last_error() is per thread; a batch's log callback is
+ * called from its worker threads; the library keeps no hidden global mutable state
+ * (docs/api.md, "Threads"). */
 #ifndef DEID_DEID_H
 #define DEID_DEID_H
 

@@ -13,7 +13,8 @@ extern "C" {
 #endif
 
 /* Decoded pixels: frames x rows x cols x samples, contiguous, row-major, samples interleaved,
- * 8 bits per sample (uint8_t) or 16 bits (uint16_t or int16_t, native byte order). */
+ * 8 bits per sample (uint8_t) or 16 bits (uint16_t or int16_t, native byte order). Not
+ * thread-safe: one thread at a time per image; distinct images may be used concurrently. */
 typedef struct deid_image deid_image;
 
 /* Decode `count` frames starting at `first` from ds's Pixel Data, whatever the transfer syntax

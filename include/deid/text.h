@@ -221,7 +221,8 @@ typedef struct deid_text_stats {
     double seconds_redact;  /* filling and the residual check */
 } deid_text_stats;
 
-/* The regions found in one image or object, with their decisions. */
+/* The regions found in one image or object, with their decisions. One thread at a time per
+ * result; distinct results may be used concurrently. */
 typedef struct deid_text_result deid_text_result;
 
 /* Number of regions (0 for NULL). */

@@ -20,7 +20,22 @@ void deid__ocr_words_clear(deid_ocr_words *w)
 }
 
 #if DEID_HAVE_TESSERACT
+#include <pthread.h>
 #include <tesseract/capi.h>
+
+/* debug_file is one of Tesseract's global parameters, shared by every instance in the process:
+ * it is written once, under this lock, and only read after that, so that engines made by
+ * several threads at once (a batch's workers) do not race on it. */
+static pthread_mutex_t debug_file_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void quiet(TessBaseAPI *api)
+{
+    pthread_mutex_lock(&debug_file_lock);
+    const char *now = TessBaseAPIGetStringVariable(api, "debug_file");
+    if (!now || strcmp(now, "/dev/null") != 0)
+        TessBaseAPISetVariable(api, "debug_file", "/dev/null");
+    pthread_mutex_unlock(&debug_file_lock);
+}
 
 deid_status deid__ocr_new(const char *tessdata, const char *language, void **out)
 {
@@ -28,7 +43,7 @@ deid_status deid__ocr_new(const char *tessdata, const char *language, void **out
     if (!api)
         return deid__fail(DEID_ERR_NOMEM, M, "cannot create a Tesseract instance");
     /* Silence Tesseract before it loads anything (it prints to stderr otherwise). */
-    TessBaseAPISetVariable(api, "debug_file", "/dev/null");
+    quiet(api);
     if (TessBaseAPIInit2(api, tessdata, language, OEM_LSTM_ONLY) != 0) {
         TessBaseAPIDelete(api);
         return deid__fail(DEID_ERR_IO, M,
@@ -36,7 +51,7 @@ deid_status deid__ocr_new(const char *tessdata, const char *language, void **out
                           "tesseract-ocr-%s, or set --tessdata / TESSDATA_PREFIX)",
                           language, tessdata, language);
     }
-    TessBaseAPISetVariable(api, "debug_file", "/dev/null");
+    quiet(api);
     /* No dictionary penalties: burned-in text is names, IDs and numbers, not words. */
     TessBaseAPISetVariable(api, "load_system_dawg", "0");
     TessBaseAPISetVariable(api, "load_freq_dawg", "0");
