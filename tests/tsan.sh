@@ -4,7 +4,9 @@
 # test_batch, test_batch_text) with -DDEID_TSAN=ON (gcc's -fsanitize=thread; libtorch off)
 # in build-tsan-ci, and runs them. Any data race or lock-order inversion fails the step
 # (halt_on_error=1). tests/tsan.supp lists the reports that come from uninstrumented system
-# libraries, never our own code. About 1.5 minutes on 2 cores (one build job).
+# libraries, never our own code. About 1.5 minutes on 2 cores (one build job). ctest runs it
+# as tsan.threads (so the README's test command includes it), with DEID_TSAN_BUILD inside the
+# build tree.
 # Environment: DEID_JOBS (build jobs, default nproc), DEID_TSAN_BUILD (default build-tsan-ci).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
