@@ -120,6 +120,35 @@ static const char *check_jpeg(const deid_frame_desc *l, const char *ts, const ui
     }
 }
 
+/* The marker segments of the main header, then every tile-part's length (SOT's Psot) against
+ * the bytes present. openjp2, under GDCM, leaks its tile state when a tile-part runs past the
+ * end of the stream (found by fuzz_decode). */
+static const char *check_j2k_tiles(const uint8_t *d, size_t n)
+{
+    size_t pos = 2; /* after SOC: the SIZ marker */
+    for (;;) {
+        if (pos + 4 > n)
+            return "JPEG 2000 header truncated";
+        unsigned m = be16(d + pos), len = be16(d + pos + 2);
+        if (m == 0xFF90)
+            break; /* the first tile-part */
+        if ((m >> 8) != 0xFF || len < 2 || pos + 2 + len > n)
+            return "bad JPEG 2000 marker segment";
+        pos += 2 + (size_t)len;
+    }
+    while (pos + 2 <= n && be16(d + pos) == 0xFF90) {
+        if (pos + 12 > n || be16(d + pos + 2) != 10)
+            return "bad JPEG 2000 tile-part header";
+        uint32_t psot = be32(d + pos + 6);
+        if (psot == 0)
+            return NULL; /* the last tile-part runs to the end of the stream */
+        if (psot < 14 || psot > n - pos)
+            return "JPEG 2000 tile-part longer than the stream";
+        pos += psot;
+    }
+    return NULL;
+}
+
 static const char *check_j2k(const deid_frame_desc *l, const uint8_t *d, size_t n)
 {
     if (n >= 8 && !memcmp(d, "\0\0\0\x0CjP  ", 8))
@@ -140,7 +169,7 @@ static const char *check_j2k(const deid_frame_desc *l, const uint8_t *d, size_t 
         if (why)
             return why;
     }
-    return NULL;
+    return check_j2k_tiles(d, n);
 }
 
 static const char *check_rle(const deid_frame_desc *l, const uint8_t *d, size_t n)
