@@ -456,8 +456,9 @@ static void image_type(const build *b, char out[64])
     for (int v = 0; v < 2 && p; v++)
         p = strchr(p, '\\') ? strchr(p, '\\') + 1 : NULL;
     if (p) {
-        static const char *known[] = {"ANGIO", "CARDIAC", "CARDIAC_GATED", "DYNAMIC",
-                                      "PERFUSION", "STATIONARY", NULL};
+        static const char *const known[] = {"ANGIO",     "CARDIAC",    "CARDIAC_GATED",
+                                            "DYNAMIC",   "PERFUSION",  "STATIONARY",
+                                            NULL};
         size_t len = strcspn(p, "\\");
         for (int i = 0; known[i]; i++)
             if (strlen(known[i]) == len && !strncmp(p, known[i], len))

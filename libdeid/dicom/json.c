@@ -416,7 +416,7 @@ static int put_hex8(out *o, uint32_t x)
  * empty groups left out; null when the name is empty. */
 static int put_pn(out *o, const char *s, size_t n, const charset *cs, int depth)
 {
-    static const char *groups[3] = {"\"Alphabetic\": ", "\"Ideographic\": ", "\"Phonetic\": "};
+    static const char *const groups[3] = {"\"Alphabetic\": ", "\"Ideographic\": ", "\"Phonetic\": "};
     trim(&s, &n, 0);
     if (n == 0)
         return PUT_LIT(o, "null");

@@ -299,7 +299,7 @@ static const char *read_sos(frame *f, const uint8_t *s, size_t len, unsigned *co
 
 static const char *decode(const deid_frame_desc *fd, const uint8_t *d, size_t n, uint8_t *out)
 {
-    static frame zero;
+    static const frame zero;
     frame f = zero;
     out_img o = {NULL, NULL, fd->cols, fd->samples};
     if (fd->bits_allocated == 8)

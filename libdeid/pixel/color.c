@@ -19,7 +19,7 @@ typedef struct lut {
 
 static deid_status read_lut(const deid_dataset *ds, int is_signed, unsigned channel, lut *t)
 {
-    static const char *names[3] = {"Red", "Green", "Blue"};
+    static const char *const names[3] = {"Red", "Green", "Blue"};
     const char *who = ds->name ? ds->name : "<memory>";
     uint32_t desc_tag = 0x00281101u + channel, data_tag = 0x00281201u + channel;
     const deid_elem *d = deid__item_find(&ds->root, desc_tag);
