@@ -313,16 +313,24 @@ static deid_status choose(const deid_dataset *ds, const deid_us_options *o, cons
     return deid_fan_rasterize(&r, 0, s->mask, rows * cols);
 }
 
-static deid_status encode(deid_dataset *ds, const deid_image *img, const deid_us_options *o,
-                          const char **warning)
+/* The caller's encoding, uncompressed for 16-bit pixels (JPEG baseline holds 8 bits only). */
+static deid_encode_options encode_options(const deid_us_options *o, unsigned bits,
+                                          const char **warning)
 {
     deid_encode_options e = DEID_ENCODE_OPTIONS_INIT;
     if (o->encode.version)
         e = o->encode;
-    if (e.codec == DEID_CODEC_JPEG_BASELINE && img->bits != 8) {
-        e.codec = DEID_CODEC_UNCOMPRESSED; /* JPEG baseline holds 8 bits only */
+    if (e.codec == DEID_CODEC_JPEG_BASELINE && bits != 8) {
+        e.codec = DEID_CODEC_UNCOMPRESSED;
         *warning = "16-bit pixels written uncompressed (JPEG baseline holds 8 bits)";
     }
+    return e;
+}
+
+static deid_status encode(deid_dataset *ds, const deid_image *img, const deid_us_options *o,
+                          const char **warning)
+{
+    deid_encode_options e = encode_options(o, img->bits, warning);
     return deid_dataset_set_pixels(ds, img, &e);
 }
 
@@ -397,13 +405,7 @@ static deid_status mask_encode_chunks(deid_dataset *ds, const deid_us_options *o
                                       const deid_image *shape, const uint8_t *mask,
                                       const char **warning, double *seconds_mask)
 {
-    deid_encode_options e = DEID_ENCODE_OPTIONS_INIT;
-    if (o->encode.version)
-        e = o->encode;
-    if (e.codec == DEID_CODEC_JPEG_BASELINE && shape->bits != 8) {
-        e.codec = DEID_CODEC_UNCOMPRESSED; /* JPEG baseline holds 8 bits only */
-        *warning = "16-bit pixels written uncompressed (JPEG baseline holds 8 bits)";
-    }
+    deid_encode_options e = encode_options(o, shape->bits, warning);
     deid__pixel_writer *w = NULL;
     deid_status st = deid__pixel_writer_new(ds, shape, frames, &e, &w);
     for (size_t f = 0; f < frames && st == DEID_OK; f += CHUNK) {
