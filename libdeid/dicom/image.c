@@ -194,10 +194,7 @@ static int map_by_markers(const deid_elem *px, const char *ts, size_t frames, si
 static deid_status map_frames(const deid_dataset *ds, const deid_elem *px, const layout *l,
                               size_t *starts)
 {
-    size_t nf = px->nfrags ? px->nfrags - 1 : 0, frames = l->frames;
-    if (nf < frames)
-        return deid__fail(DEID_ERR_NO_PIXELS, M, "%s: %zu frames but only %zu pixel data fragments",
-                          deid__ds_label(ds), frames, nf);
+    size_t nf = px->nfrags - 1, frames = l->frames; /* check_request: nf >= frames */
     if (nf == frames || frames == 1) {
         for (size_t i = 0; i < frames; i++)
             starts[i] = 1 + i;
@@ -223,10 +220,7 @@ static deid_status decode_encapsulated(const deid_dataset *ds, const deid_elem *
                                        size_t first, size_t count, deid_image *img)
 {
     const char *name = deid__ds_label(ds);
-    size_t nstarts, bytes, nfrags = px->nfrags ? px->nfrags - 1 : 0;
-    if (nfrags < l->frames) /* before the frame table is sized by NumberOfFrames */
-        return deid__fail(DEID_ERR_NO_PIXELS, M, "%s: %zu frames but only %zu pixel data fragments",
-                          name, l->frames, nfrags);
+    size_t nstarts, bytes;
     if (!deid__add_size(l->frames, 1, &nstarts) || !deid__mul_size(nstarts, sizeof(size_t), &bytes))
         return DEID_ERR_NOMEM;
     size_t *starts = deid__malloc(bytes);
@@ -377,6 +371,11 @@ static deid_status check_request(const deid_dataset *ds, size_t first, size_t *c
                           "%s: %zu frames of %zux%zux%zu samples exceed the limit of %llu samples",
                           name, *count, l->rows, l->cols, l->samples,
                           (unsigned long long)max_samples);
+    /* a fragment per frame at least, before a frame table is sized by NumberOfFrames */
+    size_t nfrags = px->nfrags ? px->nfrags - 1 : 0;
+    if (px->encapsulated && nfrags < l->frames)
+        return deid__fail(DEID_ERR_NO_PIXELS, M, "%s: %zu frames but only %zu pixel data fragments",
+                          name, l->frames, nfrags);
     *pxo = px;
     return DEID_OK;
 }
@@ -399,16 +398,7 @@ deid_status deid__image_check(const deid_dataset *ds, uint64_t max_samples)
     deid_status st = check_request(ds, 0, &count, max_samples, &l, &px, &bytes);
     if (st != DEID_OK)
         return st;
-    const char *name = deid__ds_label(ds);
-    if (px->encapsulated) {
-        size_t nfrags = px->nfrags ? px->nfrags - 1 : 0;
-        if (nfrags < l.frames)
-            return deid__fail(DEID_ERR_NO_PIXELS, M,
-                              "%s: %zu frames but only %zu pixel data fragments", name, l.frames,
-                              nfrags);
-        return DEID_OK;
-    }
-    return native_size(ds, px, &l, &fbytes);
+    return px->encapsulated ? DEID_OK : native_size(ds, px, &l, &fbytes);
 }
 
 deid_status deid_image_decode(const deid_dataset *ds, size_t first, size_t count,
