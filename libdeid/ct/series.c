@@ -787,6 +787,18 @@ static plane *frame_planes(const deid_dataset *ds, size_t n)
     return pl;
 }
 
+/* NumberOfFrames of a multi-frame object (1 without it), at most ten million. */
+static deid_status frame_count(const deid_dataset *ds, const char *what, size_t *n)
+{
+    double nf = 1;
+    if (deid__ct_numbers(&ds->root, T_FRAMES, &nf, 1) != 1 || nf < 1)
+        nf = 1;
+    if (nf > 1e7)
+        return deid__fail(DEID_ERR_LIMIT, M, "%s: %.0f frames", what, nf);
+    *n = (size_t)nf;
+    return DEID_OK;
+}
+
 deid_status deid_volume_from_dataset(const deid_dataset *ds, deid_volume **out)
 {
     if (!ds || !out)
@@ -794,16 +806,14 @@ deid_status deid_volume_from_dataset(const deid_dataset *ds, deid_volume **out)
     const char *what = ds->name ? ds->name : "dataset";
     if (!deid__item_find(&ds->root, T_PIXEL_DATA))
         return deid__fail(DEID_ERR_NO_PIXELS, M, "%s: no Pixel Data", what);
-    double nf = 1;
-    if (deid__ct_numbers(&ds->root, T_FRAMES, &nf, 1) != 1 || nf < 1)
-        nf = 1;
-    if (nf > 1e7)
-        return deid__fail(DEID_ERR_LIMIT, M, "%s: %.0f frames", what, nf);
-    size_t n = (size_t)nf;
+    size_t n;
+    deid_status st = frame_count(ds, what, &n);
+    if (st != DEID_OK)
+        return st;
     /* Decoded first: the frames' planes and the volume are sized by pixel data that is there,
      * not by what NumberOfFrames, Rows and Columns claim. */
     deid_image *img = NULL;
-    deid_status st = deid_image_decode(ds, 0, 0, 0, &img);
+    st = deid_image_decode(ds, 0, 0, 0, &img);
     if (st != DEID_OK)
         return st;
     if (img->frames < n) {
@@ -1048,17 +1058,15 @@ deid_status deid__dataset_set_volume(deid_dataset *ds, const deid_volume *vol, s
     if (!ds || !vol)
         return deid__fail(DEID_ERR_ARGUMENT, M, "dataset_set_volume: NULL argument");
     const char *what = ds->name ? ds->name : "dataset";
-    double nf = 1;
-    if (deid__ct_numbers(&ds->root, T_FRAMES, &nf, 1) != 1 || nf < 1)
-        nf = 1;
-    if (nf > 1e7)
-        return deid__fail(DEID_ERR_LIMIT, M, "%s: %.0f frames", what, nf);
-    size_t n = (size_t)nf;
+    size_t n;
+    deid_status st = frame_count(ds, what, &n);
+    if (st != DEID_OK)
+        return st;
     plane *pl = frame_planes(ds, n);
     if (!pl)
         return DEID_ERR_NOMEM;
     layout l;
-    deid_status st = layout_make(pl, n, &l);
+    st = layout_make(pl, n, &l);
     if (st != DEID_OK) {
         free(pl);
         return st;
