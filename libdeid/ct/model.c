@@ -19,6 +19,26 @@
 #define G DEID_CT_MODEL_GRID
 #define GN ((size_t)G * G * G)
 
+/* The 8 grid points around u (inside 0..hi on each axis; hi an integer) of a grid with row
+ * stride sx and plane stride sx*sy: their linear indices and trilinear weights. */
+static void trilinear(const double u[3], const double hi[3], size_t sx, size_t sy, size_t at[8],
+                      double w[8])
+{
+    size_t i0[3], i1[3];
+    double f[3];
+    for (int r = 0; r < 3; r++) {
+        double fl = floor(u[r]);
+        f[r] = u[r] - fl;
+        i0[r] = (size_t)fl;
+        i1[r] = i0[r] + 1 > (size_t)hi[r] ? (size_t)hi[r] : i0[r] + 1;
+    }
+    for (int q = 0; q < 8; q++) {
+        size_t x = q & 1 ? i1[0] : i0[0], y = q & 2 ? i1[1] : i0[1], z = q & 4 ? i1[2] : i0[2];
+        at[q] = x + sx * (y + sy * z);
+        w[q] = (q & 1 ? f[0] : 1 - f[0]) * (q & 2 ? f[1] : 1 - f[1]) * (q & 4 ? f[2] : 1 - f[2]);
+    }
+}
+
 /* Modality value -> normalised grid value. */
 typedef struct norm_map {
     double scale, shift; /* HU = value * scale + shift */
@@ -134,21 +154,11 @@ static void input_range(void *p, size_t c0, size_t c1)
                 }
                 double acc = 0;
                 if (inside) {
-                    size_t i0[3], i1[3];
-                    double f[3];
-                    for (int r = 0; r < 3; r++) {
-                        double fl = floor(u[r]);
-                        f[r] = u[r] - fl;
-                        i0[r] = (size_t)fl;
-                        i1[r] = i0[r] + 1 > (size_t)n[r] ? (size_t)n[r] : i0[r] + 1;
-                    }
-                    for (int q = 0; q < 8; q++) {
-                        size_t ii = q & 1 ? i1[0] : i0[0], jj = q & 2 ? i1[1] : i0[1],
-                               kk = q & 4 ? i1[2] : i0[2];
-                        double w = (q & 1 ? f[0] : 1 - f[0]) * (q & 2 ? f[1] : 1 - f[1]) *
-                                   (q & 4 ? f[2] : 1 - f[2]);
-                        acc += w * norm_of(c->v, c->nm, c->v->vox[ii + nx * (jj + ny * kk)]);
-                    }
+                    size_t at[8];
+                    double w[8];
+                    trilinear(u, n, nx, ny, at, w);
+                    for (int q = 0; q < 8; q++)
+                        acc += w[q] * norm_of(c->v, c->nm, c->v->vox[at[q]]);
                 }
                 c->grid[xc + G * (yc + G * zc)] = (float)acc;
             }
@@ -238,22 +248,12 @@ static void mark_range(void *p, size_t k0, size_t k1)
                 }
                 if (!inside)
                     continue;
-                size_t i0[3], i1[3];
-                double f[3];
-                for (int r = 0; r < 3; r++) {
-                    double fl = floor(u[r]);
-                    f[r] = u[r] - fl;
-                    i0[r] = (size_t)fl;
-                    i1[r] = i0[r] + 1 > G - 1 ? G - 1 : i0[r] + 1;
-                }
-                double acc = 0;
-                for (int q = 0; q < 8; q++) {
-                    size_t xx = q & 1 ? i1[0] : i0[0], yy = q & 2 ? i1[1] : i0[1],
-                           zz = q & 4 ? i1[2] : i0[2];
-                    double w = (q & 1 ? f[0] : 1 - f[0]) * (q & 2 ? f[1] : 1 - f[1]) *
-                               (q & 4 ? f[2] : 1 - f[2]);
-                    acc += w * c->prob[xx + G * (yy + G * zz)];
-                }
+                static const double last[3] = {G - 1, G - 1, G - 1};
+                size_t at[8];
+                double w[8], acc = 0;
+                trilinear(u, last, G, G, at, w);
+                for (int q = 0; q < 8; q++)
+                    acc += w[q] * c->prob[at[q]];
                 if (acc > 0.5)
                     row[i >> 6] |= (uint64_t)1 << (i & 63);
             }
